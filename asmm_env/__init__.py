@@ -1,0 +1,18 @@
+"""asmm_env: Avellaneda–Stoikov market making environments, analytic solutions and a batched
+Monte Carlo core. Importing it registers the Gymnasium (and PettingZoo) environment ids."""
+
+from gymnasium.envs.registration import register as _register_gym
+
+from asmm_env.ledger import Ledger
+from asmm_env.market import Market
+from asmm_env.params import MarketParams
+
+__version__ = "0.1.0"
+
+_register_gym(
+    id="asmm_env/AvellanedaStoikov-v0",
+    entry_point="asmm_env.envs.avellaneda_stoikov:AvellanedaStoikovEnv",
+    vector_entry_point="asmm_env.envs.avellaneda_stoikov:AvellanedaStoikovVectorEnv",
+)
+
+__all__ = ["Ledger", "Market", "MarketParams", "__version__"]

@@ -1,0 +1,52 @@
+"""Avellaneda–Stoikov (2008) closed-form quotes, as pure functions of broadcastable arrays.
+
+Units: s in price units, q in shares, t and T in time units, gamma in 1 / money, sigma in
+price units / sqrt(time), k in 1 / price units. Depths are positive away from the mid.
+
+Reference: Avellaneda & Stoikov (2008), Quant. Finance 8(3) 217-224, eqs. (29)-(30)
+(reservation price) and (30)-(31) (spread), first-order approximation in the inventory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def reservation_price(s, q, t, *, gamma: float, sigma: float, T: float):
+    """Reservation (indifference) price ``r = s - q gamma sigma^2 (T - t)``, price units."""
+    return np.asarray(s) - np.asarray(q) * gamma * sigma**2 * (T - np.asarray(t))
+
+
+def optimal_spread(t, *, gamma: float, sigma: float, k: float, T: float,
+                   include_time_term: bool = True):
+    """Total bid-ask spread ``gamma sigma^2 (T - t) + (2 / gamma) ln(1 + gamma / k)``.
+
+    ``include_time_term=False`` drops ``gamma sigma^2 (T - t)``: the spread the AS 2008
+    simulation tables report (1.29 for gamma = 0.1, k = 1.5).
+    """
+    constant = 2.0 / gamma * np.log1p(gamma / k)
+    if not include_time_term:
+        return np.broadcast_to(constant, np.shape(t)).astype(float)
+    return gamma * sigma**2 * (T - np.asarray(t)) + constant
+
+
+def optimal_depths(q, t, *, gamma: float, sigma: float, k: float, T: float,
+                   include_time_term: bool = True):
+    """AS bid and ask depths around the mid: ``(s - r) + spread / 2`` and ``(r - s) + spread / 2``.
+
+    Returns
+    -------
+    bid_depth, ask_depth : arrays, price units, broadcast of q and t. They can be negative
+    (a quote through the mid) at large |q|.
+    """
+    half = 0.5 * optimal_spread(t, gamma=gamma, sigma=sigma, k=k, T=T,
+                                include_time_term=include_time_term)
+    skew = np.asarray(q) * gamma * sigma**2 * (T - np.asarray(t))   # s - r
+    return half + skew, half - skew
+
+
+def average_spread(*, gamma: float, sigma: float, k: float, T: float,
+                   include_time_term: bool = True) -> float:
+    """Time average over [0, T] of :func:`optimal_spread`: the symmetric strategy's spread."""
+    constant = 2.0 / gamma * np.log1p(gamma / k)
+    return float(constant + (0.5 * gamma * sigma**2 * T if include_time_term else 0.0))

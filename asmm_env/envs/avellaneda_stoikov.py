@@ -1,0 +1,309 @@
+"""The Avellaneda–Stoikov market as a Gymnasium environment (one path) and a native vector
+environment (many paths), both views of the one batched core :class:`asmm_env.market.Market`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from asmm_env.market import Market
+from asmm_env.params import MarketParams
+from asmm_env.rewards import build_reward
+
+OBSERVATION_NAMES = ("mid", "inventory", "time_remaining")
+ACTION_NAMES = ("bid_depth", "ask_depth")
+INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "spread_capture",
+             "inventory_pnl", "adverse_selection", "fees")
+_LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "spread_capture",
+                "inventory_pnl", "adverse_selection", "fees")
+
+
+def _split_kwargs(kwargs: dict[str, Any]) -> tuple[MarketParams, dict[str, Any]]:
+    """Market parameters (``MarketParams`` fields, or ``params=``) vs the env's own options."""
+    env_keys = {"reward", "inventory_penalty", "risk_aversion", "render_mode",
+                "price_model", "fill_model"}
+    env_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in env_keys}
+    params = kwargs.pop("params", None)
+    if params is None:
+        params = MarketParams.from_kwargs(**kwargs)
+    elif kwargs:
+        params = params.replace(**kwargs)
+    return params, env_kwargs
+
+
+def _observation_space(params: MarketParams) -> spaces.Box:
+    """Finite bounds (Gymnasium's checker rejects infinite ones): inventory cannot move more
+    than one order per side per step; the mid bound is a band of 100 standard deviations of
+    its move over the episode, never reached in practice."""
+    q_bound = abs(params.q0) + 2 * params.n_steps * params.order_size
+    if params.max_inventory is not None:
+        q_bound = min(q_bound, params.max_inventory)
+    spread = (params.sigma * np.sqrt(params.T) + abs(params.drift) * params.T
+              + params.jump_std * np.sqrt(params.jump_intensity * params.T))
+    if params.price_dynamics == "gbm":
+        low_mid, high_mid = 0.0, params.s0 * float(np.exp(min(100.0 * spread, 700.0)))
+    else:
+        low_mid, high_mid = params.s0 - 100.0 * spread, params.s0 + 100.0 * spread
+    low = np.array([low_mid, -q_bound, 0.0])
+    high = np.array([high_mid, q_bound, params.T])
+    return spaces.Box(low=low, high=high, dtype=np.float64)
+
+
+def _action_space(params: MarketParams) -> spaces.Box:
+    return spaces.Box(low=-1.0, high=1.0, shape=(2,), dtype=np.float64)
+
+
+def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarray:
+    """Depths (n_paths, 1, 2) in price units from an action (..., 2) in [-1, 1]:
+    ``depth = action * depth_bound``.
+
+    Actions beyond [-1, 1] are clipped (a deeper quote would not fill anyway); NaN, infinite
+    and misshapen actions raise ``ValueError`` naming the action.
+    """
+    action = np.asarray(action, dtype=np.float64)
+    expected = (2,) if n_paths == 1 and action.ndim == 1 else (n_paths, 2)
+    if action.shape != expected:
+        raise ValueError(
+            f"action must have shape {expected} = (bid_depth, ask_depth) / max_depth, "
+            f"got shape {action.shape}"
+        )
+    if not np.isfinite(action).all():
+        raise ValueError("action must be finite (no NaN or inf), got "
+                         + (repr(action) if action.size <= 8 else "non-finite entries"))
+    return (np.clip(action, -1.0, 1.0) * depth_bound).reshape(n_paths, 1, 2)
+
+
+def depths_to_action(bid_depth: Any, ask_depth: Any, depth_bound: float) -> np.ndarray:
+    """The action (..., 2) in [-1, 1] quoting ``bid_depth`` and ``ask_depth`` (price units)."""
+    return np.stack(np.broadcast_arrays(bid_depth, ask_depth), axis=-1) / depth_bound
+
+
+class _Face:
+    """What the single and vector faces share: the market, the reward, observations, infos."""
+
+    def _build(self, n_paths: int, kwargs: dict[str, Any]) -> None:
+        params, env_kwargs = _split_kwargs(dict(kwargs))
+        self.params = params
+        self.market = Market(params, n_paths, 1, price_model=env_kwargs.get("price_model"),
+                             fill_model=env_kwargs.get("fill_model"))
+        self.reward_fn = build_reward(env_kwargs.get("reward", "pnl"),
+                                      env_kwargs.get("inventory_penalty", 0.0),
+                                      env_kwargs.get("risk_aversion", 0.1))
+        render_mode = env_kwargs.get("render_mode")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or "
+                             f"None, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.observation_names = OBSERVATION_NAMES
+        self.action_names = ACTION_NAMES
+        self._bound = params.depth_bound
+        self._pnl = np.zeros((n_paths, 1))
+
+    def _observations(self) -> np.ndarray:
+        obs = np.empty((self.market.n_paths, 3))
+        obs[:, 0] = self.market.mid
+        obs[:, 1] = self.market.ledger.inventory[:, 0]
+        obs[:, 2] = self.market.time_remaining
+        return obs
+
+    def _advance(self, depths: np.ndarray) -> np.ndarray:
+        self.market.step(depths)
+        pnl = self.market.pnl()
+        reward = self.reward_fn(pnl - self._pnl, self.market)
+        self._pnl = pnl
+        return reward[:, 0]
+
+    def _start(self, rng: np.random.Generator) -> None:
+        self.market.reset(rng)
+        self._pnl = np.zeros((self.market.n_paths, 1))
+
+    def _render_text(self, path: int = 0) -> str:
+        m, led = self.market, self.market.ledger
+        return (f"t={m.time:.4f} mid={m.mid[path]:.4f} q={led.inventory[path, 0]:+.0f} "
+                f"cash={led.cash[path, 0]:.4f} pnl={self._pnl[path, 0]:.4f}")
+
+
+class AvellanedaStoikovEnv(_Face, gym.Env):
+    """
+    ## Description
+
+    A market maker quotes a bid and an ask around a midprice in the Avellaneda–Stoikov (2008)
+    market: the mid follows an arithmetic Brownian motion (or the paper's binomial walk),
+    market orders arrive as Poisson processes, and a quote at depth delta from the mid is hit
+    with intensity ``A exp(-k delta)``. The agent chooses its two depths every ``dt``; the
+    episode lasts ``T``. One path of the batched core :class:`asmm_env.market.Market`.
+
+    ## Action Space
+
+    ``Box(-1, 1, (2,), float64)``: the two depths from the mid as fractions of
+    ``max_depth`` (``env.unwrapped.params.depth_bound``, price units), normalised as
+    Gymnasium and Stable-Baselines3 recommend. Depths are positive away from the mid:
+    bid = mid - bid_depth, ask = mid + ask_depth. ``depths_to_action(bid, ask, max_depth)``
+    converts; the baseline policies return actions in these units.
+
+    | Num | Action                | Unit        | Bounds  |
+    |-----|-----------------------|-------------|---------|
+    | 0   | bid_depth / max_depth | 1           | [-1, 1] |
+    | 1   | ask_depth / max_depth | 1           | [-1, 1] |
+
+    A negative depth quotes through the mid (AS does so at large inventory); its fill
+    probability saturates at 1 per step. Values beyond [-1, 1] are clipped; NaN, infinite
+    or misshapen actions raise ``ValueError``. With ``max_inventory=Q`` the bid is not posted
+    while ``q + order_size > Q`` and the ask not while ``q - order_size < -Q``.
+
+    ## Observation Space
+
+    ``Box(float64, (3,))``, names in ``env.observation_names``:
+
+    | Num | Observation    | Unit        | Min                | Max                |
+    |-----|----------------|-------------|--------------------|--------------------|
+    | 0   | mid            | price units | s0 - 100 sd (a)    | s0 + 100 sd (a)    |
+    | 1   | inventory      | shares      | -Q (b)             | Q (b)              |
+    | 2   | time_remaining | time units  | 0                  | T                  |
+
+    (a) sd is the standard deviation of the mid's move over the episode: a finite bound that
+    is never reached in practice. (b) Q = max_inventory, or the most the inventory can move.
+
+    ## Rewards
+
+    ``reward="pnl"`` (default): the step's change of mark-to-market PnL ``cash + q * mid``.
+    ``"inventory_penalty"``: that minus ``inventory_penalty * q^2 * dt``. ``"cara"``: zero
+    until the last step, then ``-exp(-risk_aversion * PnL_T)``.
+
+    ## Starting State
+
+    mid = s0, inventory = q0, cash = 0, t = 0.
+
+    ## Episode End
+
+    Terminated after ``T / dt`` steps (t = T). Never truncated by the env itself.
+
+    ## Info
+
+    ``pnl, cash, inventory, mid, bid_fills, ask_fills, spread_capture, inventory_pnl,
+    adverse_selection, fees`` (floats): the ledger; ``pnl == spread_capture + inventory_pnl +
+    fees`` to float rounding, and adverse selection is the part of inventory PnL measured
+    ``adverse_selection_steps`` after each fill.
+
+    ## Arguments
+
+    Every field of :class:`asmm_env.params.MarketParams` (``s0, sigma, A, k, T, dt, q0,
+    price_dynamics, fill_probability, order_size, max_inventory, fee, toxicity, ...``, or a
+    whole ``params=MarketParams(...)``), plus ``reward``, ``inventory_penalty``,
+    ``risk_aversion``, ``render_mode`` (``"ansi"``), ``price_model`` and ``fill_model``
+    (component objects replacing the ones the parameters describe).
+
+    >>> import gymnasium as gym, asmm_env
+    >>> env = gym.make("asmm_env/AvellanedaStoikov-v0", sigma=2.0, A=140.0, k=1.5)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape
+    (3,)
+
+    ## Vectorized environment
+
+    ``gym.make_vec("asmm_env/AvellanedaStoikov-v0", num_envs=N,
+    vectorization_mode="vector_entry_point")`` gives :class:`AvellanedaStoikovVectorEnv`:
+    N paths stepped at once by the same core, no Python loop per path.
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 30}
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._build(1, kwargs)
+        self.observation_space = _observation_space(self.params)
+        self.action_space = _action_space(self.params)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._start(self.np_random)
+        return self._observations()[0], self._info()
+
+    def step(self, action):
+        depths = action_to_depths(action, 1, self._bound)
+        reward = self._advance(depths)
+        return self._observations()[0], float(reward[0]), self.market.done, False, self._info()
+
+    def _info(self) -> dict[str, float]:
+        led = self.market.ledger
+        info = {key: float(getattr(led, key)[0, 0]) for key in _LEDGER_KEYS}
+        info["pnl"] = float(self._pnl[0, 0])
+        info["mid"] = float(self.market.mid[0])
+        return info
+
+    def render(self) -> str | None:
+        if self.render_mode == "ansi":
+            return self._render_text()
+        return None
+
+
+class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
+    """``num_envs`` paths of :class:`AvellanedaStoikovEnv` stepped together by the batched core.
+
+    Observations ``(num_envs, 3)``, actions ``(num_envs, 2)``, rewards/terminations
+    ``(num_envs,)``; ``infos`` holds each key of the single env as an array of shape
+    ``(num_envs,)`` with its ``_key`` mask (Gymnasium's vector-info convention). Every path has
+    the same horizon, so all terminate together; autoreset is Gymnasium's next-step mode: the
+    step after the last one resets every path (the action is ignored, rewards are 0).
+    ``reset(seed=s)`` seeds one generator that draws for all paths: same seed, same bytes.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 30,
+                "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        kwargs.pop("max_episode_steps", None)
+        self._build(num_envs, kwargs)
+        self.num_envs = self.market.n_paths
+        self.single_observation_space = _observation_space(self.params)
+        self.single_action_space = _action_space(self.params)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._needs_reset = False
+        self._mask = np.ones(self.num_envs, dtype=bool)
+        self._terminated = np.zeros(self.num_envs, dtype=bool)
+        self._truncated = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._start(self.np_random)
+        self._needs_reset = False
+        return self._observations(), self._infos()
+
+    def step(self, actions):
+        if self._needs_reset:   # next-step autoreset: this step only starts new episodes
+            self._start(self.np_random)
+            self._needs_reset = False
+            zeros = np.zeros(self.num_envs)
+            return (self._observations(), zeros, self._terminated.copy(),
+                    self._truncated.copy(), self._infos())
+        depths = action_to_depths(actions, self.num_envs, self._bound)
+        reward = self._advance(depths)
+        done = self.market.done
+        self._needs_reset = done
+        terminated = np.full(self.num_envs, done)
+        return self._observations(), reward, terminated, self._truncated.copy(), self._infos()
+
+    def _infos(self) -> dict[str, np.ndarray]:
+        led = self.market.ledger
+        infos: dict[str, np.ndarray] = {}
+        for key in _LEDGER_KEYS:
+            infos[key] = getattr(led, key)[:, 0].copy()
+        infos["pnl"] = self._pnl[:, 0].copy()
+        infos["mid"] = self.market.mid.copy()
+        for key in INFO_KEYS:
+            infos["_" + key] = self._mask
+        return infos
+
+    def render(self) -> tuple[str, ...] | None:
+        if self.render_mode == "ansi":
+            return tuple(self._render_text(i) for i in range(min(self.num_envs, 8)))
+        return None

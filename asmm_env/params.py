@@ -1,0 +1,159 @@
+"""The market's parameters in one frozen dataclass, with the Avellaneda–Stoikov (2008) names.
+
+Units: prices in price units (e.g. dollars), time in the model's time unit (AS 2008: one
+trading session, T = 1), inventory in shares. Every field is validated on construction and
+an error names the field, the value and its allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from asmm_env._validation import (
+    check_choice,
+    check_finite,
+    check_in_range,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+)
+
+PRICE_DYNAMICS = ("gaussian", "binomial", "gbm")
+FILL_PROBABILITIES = ("exponential", "linear")
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """Parameters of the reduced-form AS market (defaults: the AS 2008 simulation setup).
+
+    Parameters
+    ----------
+    s0 : float
+        Initial midprice, price units (> 0).
+    sigma : float
+        Volatility of the midprice, price units per sqrt(time) (> 0). For ``"gbm"`` it is
+        the relative volatility, 1 / sqrt(time).
+    A : float
+        Arrival rate of market orders on each side, orders per unit time (> 0).
+    k : float
+        Decay of the fill intensity ``A exp(-k delta)`` with the depth delta, 1 / price units (> 0).
+    T : float
+        Horizon, time units (> 0).
+    dt : float
+        Time step, time units (> 0); ``T / dt`` must be a whole number of steps.
+    q0 : float
+        Initial inventory, shares.
+    price_dynamics : {"gaussian", "binomial", "gbm"}
+        Midprice increments: ``sigma sqrt(dt) Z`` (arithmetic Brownian motion), the AS 2008
+        walk ``+/- sigma sqrt(dt)`` with probability 1/2, or geometric Brownian motion.
+    drift : float
+        Drift of the midprice, price units per unit time (relative drift for ``"gbm"``).
+    fill_probability : {"exponential", "linear"}
+        Per-step fill probability of a quote at depth delta: ``1 - exp(-lambda dt)`` (exact for
+        Poisson arrivals) or ``min(lambda dt, 1)`` (the AS 2008 paper's discretisation).
+    order_size : float
+        Shares per fill (> 0).
+    max_inventory : float or None
+        Hard inventory bound Q (> 0): no bid while ``q + order_size > Q``, no ask while
+        ``q - order_size < -Q``. ``None`` means unbounded.
+    fee : float
+        Fee per share filled, price units; negative is a maker rebate.
+    adverse_selection_steps : int
+        Horizon h, in steps, of the adverse-selection measure ``side * (mid(t + h) - mid(t))``.
+    toxicity : float
+        Informed-flow strength in [0, 1]: market sells arrive at rate ``A (1 - toxicity)``
+        before an up-move and ``A (1 + toxicity)`` before a down-move (buys mirrored), so the
+        average rate is unchanged but fills precede adverse moves. 0 is the AS model.
+    jump_intensity : float
+        Rate of midprice jumps, per unit time (>= 0); 0 switches jumps off.
+    jump_std : float
+        Standard deviation of a jump, price units (>= 0).
+    vol_of_vol : float
+        Volatility of the variance in the stochastic-volatility model (>= 0); 0 switches it off.
+        The variance ``v`` mean-reverts to ``sigma**2``: ``dv = kappa (sigma^2 - v) dt + vol_of_vol sqrt(v) dW'``.
+    vol_mean_reversion : float
+        kappa above, per unit time (> 0).
+    max_depth : float or None
+        Bound of the action space on each depth, price units; ``None`` gives
+        ``10 sigma sqrt(T) + 10 / k`` (a quote that deep essentially never fills).
+    """
+
+    s0: float = 100.0
+    sigma: float = 2.0
+    A: float = 140.0
+    k: float = 1.5
+    T: float = 1.0
+    dt: float = 0.005
+    q0: float = 0.0
+    price_dynamics: str = "gaussian"
+    drift: float = 0.0
+    fill_probability: str = "exponential"
+    order_size: float = 1.0
+    max_inventory: float | None = None
+    fee: float = 0.0
+    adverse_selection_steps: int = 10
+    toxicity: float = 0.0
+    jump_intensity: float = 0.0
+    jump_std: float = 0.0
+    vol_of_vol: float = 0.0
+    vol_mean_reversion: float = 5.0
+    max_depth: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("s0", "sigma", "A", "k", "T", "dt", "order_size", "vol_mean_reversion"):
+            check_positive(name, getattr(self, name))
+        for name in ("q0", "drift", "fee"):
+            check_finite(name, getattr(self, name))
+        for name in ("jump_intensity", "jump_std", "vol_of_vol"):
+            check_non_negative(name, getattr(self, name))
+        check_in_range("toxicity", self.toxicity, 0.0, 1.0)
+        check_choice("price_dynamics", self.price_dynamics, PRICE_DYNAMICS)
+        check_choice("fill_probability", self.fill_probability, FILL_PROBABILITIES)
+        check_positive_int("adverse_selection_steps", self.adverse_selection_steps)
+        if self.max_inventory is not None:
+            check_positive("max_inventory", self.max_inventory)
+            if abs(self.q0) > self.max_inventory:
+                raise ValueError(
+                    f"q0 must be in [-max_inventory, max_inventory] = "
+                    f"[{-self.max_inventory}, {self.max_inventory}], got {self.q0!r}"
+                )
+        if self.max_depth is not None:
+            check_positive("max_depth", self.max_depth)
+        steps = self.T / self.dt
+        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
+            raise ValueError(
+                f"T / dt must be a whole number of steps >= 1, got T={self.T!r}, dt={self.dt!r}"
+            )
+        if self.vol_of_vol > 0 and self.price_dynamics != "gaussian":
+            raise ValueError(
+                f"vol_of_vol must be 0 unless price_dynamics='gaussian' (stochastic volatility "
+                f"drives Gaussian increments), got vol_of_vol={self.vol_of_vol!r} with "
+                f"price_dynamics={self.price_dynamics!r}"
+            )
+
+    @property
+    def n_steps(self) -> int:
+        """Number of decision steps in an episode, ``T / dt``."""
+        return round(self.T / self.dt)
+
+    @property
+    def depth_bound(self) -> float:
+        """Bound on each depth of the action space, price units (see ``max_depth``)."""
+        if self.max_depth is not None:
+            return float(self.max_depth)
+        return 10.0 * self.sigma * math.sqrt(self.T) + 10.0 / self.k
+
+    def replace(self, **changes) -> MarketParams:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_kwargs(cls, **kwargs) -> MarketParams:
+        """Build from keyword arguments, naming any unknown one in the error."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - fields)
+        if unknown:
+            raise TypeError(f"unknown market parameter(s) {unknown}; known: {sorted(fields)}")
+        return cls(**kwargs)
