@@ -1,4 +1,4 @@
-"""Checks shared by every parameter dataclass: each error names the field, the value and the range."""
+"""Checks shared by every parameter dataclass: errors name the field, the value and the range."""
 
 from __future__ import annotations
 

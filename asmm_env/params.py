@@ -72,7 +72,8 @@ class MarketParams:
         Standard deviation of a jump, price units (>= 0).
     vol_of_vol : float
         Volatility of the variance in the stochastic-volatility model (>= 0); 0 switches it off.
-        The variance ``v`` mean-reverts to ``sigma**2``: ``dv = kappa (sigma^2 - v) dt + vol_of_vol sqrt(v) dW'``.
+        The variance ``v`` mean-reverts to ``sigma**2``:
+        ``dv = kappa (sigma^2 - v) dt + vol_of_vol sqrt(v) dW'``.
     vol_mean_reversion : float
         kappa above, per unit time (> 0).
     max_depth : float or None

@@ -44,7 +44,7 @@ class ArithmeticBrownian:
 
 
 class BinomialWalk:
-    """The AS 2008 simulation walk: ``+/- sigma sqrt(dt)`` with probability 1/2 each (plus drift dt)."""
+    """The AS 2008 simulation walk: ``+/- sigma sqrt(dt)`` with probability 1/2 (plus drift dt)."""
 
     def __init__(self, sigma: float, drift: float = 0.0) -> None:
         self.sigma, self.drift = sigma, drift

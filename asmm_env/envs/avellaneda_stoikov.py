@@ -7,16 +7,21 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from asmm_env.market import Market
 from asmm_env.params import MarketParams
 from asmm_env.rewards import build_reward
+from asmm_env.spaces import (
+    ACTION_NAMES,
+    OBSERVATION_NAMES,
+    action_space,
+    action_to_depths,
+    observation_space,
+    observations,
+)
 
-OBSERVATION_NAMES = ("mid", "inventory", "time_remaining")
-ACTION_NAMES = ("bid_depth", "ask_depth")
 INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "spread_capture",
              "inventory_pnl", "adverse_selection", "fees")
 _LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "spread_capture",
@@ -34,53 +39,6 @@ def _split_kwargs(kwargs: dict[str, Any]) -> tuple[MarketParams, dict[str, Any]]
     elif kwargs:
         params = params.replace(**kwargs)
     return params, env_kwargs
-
-
-def _observation_space(params: MarketParams) -> spaces.Box:
-    """Finite bounds (Gymnasium's checker rejects infinite ones): inventory cannot move more
-    than one order per side per step; the mid bound is a band of 100 standard deviations of
-    its move over the episode, never reached in practice."""
-    q_bound = abs(params.q0) + 2 * params.n_steps * params.order_size
-    if params.max_inventory is not None:
-        q_bound = min(q_bound, params.max_inventory)
-    spread = (params.sigma * np.sqrt(params.T) + abs(params.drift) * params.T
-              + params.jump_std * np.sqrt(params.jump_intensity * params.T))
-    if params.price_dynamics == "gbm":
-        low_mid, high_mid = 0.0, params.s0 * float(np.exp(min(100.0 * spread, 700.0)))
-    else:
-        low_mid, high_mid = params.s0 - 100.0 * spread, params.s0 + 100.0 * spread
-    low = np.array([low_mid, -q_bound, 0.0])
-    high = np.array([high_mid, q_bound, params.T])
-    return spaces.Box(low=low, high=high, dtype=np.float64)
-
-
-def _action_space(params: MarketParams) -> spaces.Box:
-    return spaces.Box(low=-1.0, high=1.0, shape=(2,), dtype=np.float64)
-
-
-def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarray:
-    """Depths (n_paths, 1, 2) in price units from an action (..., 2) in [-1, 1]:
-    ``depth = action * depth_bound``.
-
-    Actions beyond [-1, 1] are clipped (a deeper quote would not fill anyway); NaN, infinite
-    and misshapen actions raise ``ValueError`` naming the action.
-    """
-    action = np.asarray(action, dtype=np.float64)
-    expected = (2,) if n_paths == 1 and action.ndim == 1 else (n_paths, 2)
-    if action.shape != expected:
-        raise ValueError(
-            f"action must have shape {expected} = (bid_depth, ask_depth) / max_depth, "
-            f"got shape {action.shape}"
-        )
-    if not np.isfinite(action).all():
-        raise ValueError("action must be finite (no NaN or inf), got "
-                         + (repr(action) if action.size <= 8 else "non-finite entries"))
-    return (np.clip(action, -1.0, 1.0) * depth_bound).reshape(n_paths, 1, 2)
-
-
-def depths_to_action(bid_depth: Any, ask_depth: Any, depth_bound: float) -> np.ndarray:
-    """The action (..., 2) in [-1, 1] quoting ``bid_depth`` and ``ask_depth`` (price units)."""
-    return np.stack(np.broadcast_arrays(bid_depth, ask_depth), axis=-1) / depth_bound
 
 
 class _Face:
@@ -105,14 +63,12 @@ class _Face:
         self._pnl = np.zeros((n_paths, 1))
 
     def _observations(self) -> np.ndarray:
-        obs = np.empty((self.market.n_paths, 3))
-        obs[:, 0] = self.market.mid
-        obs[:, 1] = self.market.ledger.inventory[:, 0]
-        obs[:, 2] = self.market.time_remaining
-        return obs
+        m = self.market
+        return observations(m.mid, m.ledger.inventory[:, 0], m.time_remaining)
 
-    def _advance(self, depths: np.ndarray) -> np.ndarray:
-        self.market.step(depths)
+    def _advance(self, action: Any) -> np.ndarray:
+        n_paths = self.market.n_paths
+        self.market.step(action_to_depths(action, n_paths, self._bound).reshape(n_paths, 1, 2))
         pnl = self.market.pnl()
         reward = self.reward_fn(pnl - self._pnl, self.market)
         self._pnl = pnl
@@ -219,8 +175,8 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
 
     def __init__(self, **kwargs: Any) -> None:
         self._build(1, kwargs)
-        self.observation_space = _observation_space(self.params)
-        self.action_space = _action_space(self.params)
+        self.observation_space = observation_space(self.params)
+        self.action_space = action_space(self.params)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -228,8 +184,7 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
         return self._observations()[0], self._info()
 
     def step(self, action):
-        depths = action_to_depths(action, 1, self._bound)
-        reward = self._advance(depths)
+        reward = self._advance(action)
         return self._observations()[0], float(reward[0]), self.market.done, False, self._info()
 
     def _info(self) -> dict[str, float]:
@@ -263,8 +218,8 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
         kwargs.pop("max_episode_steps", None)
         self._build(num_envs, kwargs)
         self.num_envs = self.market.n_paths
-        self.single_observation_space = _observation_space(self.params)
-        self.single_action_space = _action_space(self.params)
+        self.single_observation_space = observation_space(self.params)
+        self.single_action_space = action_space(self.params)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._needs_reset = False
@@ -285,8 +240,7 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
             zeros = np.zeros(self.num_envs)
             return (self._observations(), zeros, self._terminated.copy(),
                     self._truncated.copy(), self._infos())
-        depths = action_to_depths(actions, self.num_envs, self._bound)
-        reward = self._advance(depths)
+        reward = self._advance(actions)
         done = self.market.done
         self._needs_reset = done
         terminated = np.full(self.num_envs, done)

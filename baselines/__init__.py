@@ -1,0 +1,14 @@
+"""Fixed market-making policies (no learning): the analytic baselines and simple references.
+
+Every policy implements :class:`baselines.policy.Policy`: ``act(observation) -> action``,
+vectorised over a batch of observations.
+"""
+
+from baselines.avellaneda_stoikov import AvellanedaStoikovPolicy
+from baselines.constant_spread import ConstantSpreadPolicy
+from baselines.policy import DepthPolicy, Policy, market_params
+from baselines.random_policy import RandomPolicy
+from baselines.symmetric import SymmetricPolicy
+
+__all__ = ["AvellanedaStoikovPolicy", "ConstantSpreadPolicy", "DepthPolicy", "Policy",
+           "RandomPolicy", "SymmetricPolicy", "market_params"]

@@ -1,0 +1,54 @@
+"""The Avellaneda–Stoikov (2008) inventory strategy: quotes around the reservation price."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from asmm_env._validation import check_positive
+from asmm_env.analytic.avellaneda_stoikov import optimal_depths
+from baselines.policy import DepthPolicy, market_params
+
+
+class AvellanedaStoikovPolicy(DepthPolicy):
+    """Bid/ask at ``r -/+ spread / 2`` with ``r = s - q gamma sigma^2 (T - t)`` and
+    ``spread = gamma sigma^2 (T - t) + (2 / gamma) ln(1 + gamma / k)``.
+
+    Parameters
+    ----------
+    gamma : float
+        Risk aversion, 1 / money (> 0).
+    sigma, k, T : float
+        The model's volatility (price units / sqrt(time)), intensity decay (1 / price units)
+        and horizon (time units) the policy believes in.
+    depth_bound : float
+        The env's ``params.depth_bound`` (price units), to express depths as actions.
+    include_time_term : bool
+        Keep ``gamma sigma^2 (T - t)`` in the spread (the formula); ``False`` reproduces the
+        spread reported in the AS 2008 tables.
+
+    Reference: Avellaneda & Stoikov (2008), eqs. (29)-(30).
+    """
+
+    def __init__(self, gamma: float, *, sigma: float, k: float, T: float, depth_bound: float,
+                 include_time_term: bool = True) -> None:
+        for name, value in (("gamma", gamma), ("sigma", sigma), ("k", k), ("T", T),
+                            ("depth_bound", depth_bound)):
+            check_positive(name, value)
+        self.gamma, self.sigma, self.k, self.T = gamma, sigma, k, T
+        self.depth_bound, self.include_time_term = depth_bound, include_time_term
+
+    @classmethod
+    def from_env(cls, env: Any, gamma: float, **kwargs: Any) -> AvellanedaStoikovPolicy:
+        """The policy for an env's (or ``MarketParams``') sigma, k, T and depth bound."""
+        p = market_params(env)
+        return cls(gamma, sigma=p.sigma, k=p.k, T=p.T, depth_bound=p.depth_bound, **kwargs)
+
+    def depths(self, observation: np.ndarray):
+        q, tau = observation[..., 1], observation[..., 2]
+        return optimal_depths(q, self.T - tau, gamma=self.gamma, sigma=self.sigma, k=self.k,
+                              T=self.T, include_time_term=self.include_time_term)
+
+    def __repr__(self) -> str:
+        return f"AvellanedaStoikovPolicy(gamma={self.gamma})"

@@ -1,0 +1,45 @@
+"""The AS 2008 benchmark: a symmetric spread centred on the mid, ignoring inventory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from asmm_env._validation import check_positive
+from asmm_env.analytic.avellaneda_stoikov import average_spread
+from baselines.policy import DepthPolicy, market_params
+
+
+class SymmetricPolicy(DepthPolicy):
+    """Bid and ask at ``mid -/+ spread / 2`` whatever the inventory.
+
+    Parameters
+    ----------
+    spread : float
+        Total spread, price units (> 0).
+    depth_bound : float
+        The env's ``params.depth_bound``, price units.
+
+    ``SymmetricPolicy.from_env(env, gamma)`` uses the time average of the AS spread, the
+    "symmetric strategy" of Avellaneda & Stoikov (2008), section 4.
+    """
+
+    def __init__(self, spread: float, *, depth_bound: float) -> None:
+        check_positive("spread", spread)
+        check_positive("depth_bound", depth_bound)
+        self.spread, self.depth_bound = spread, depth_bound
+
+    @classmethod
+    def from_env(cls, env: Any, gamma: float, include_time_term: bool = True) -> SymmetricPolicy:
+        p = market_params(env)
+        spread = average_spread(gamma=gamma, sigma=p.sigma, k=p.k, T=p.T,
+                                include_time_term=include_time_term)
+        return cls(spread, depth_bound=p.depth_bound)
+
+    def depths(self, observation: np.ndarray):
+        half = np.full(observation.shape[:-1], 0.5 * self.spread)
+        return half, half
+
+    def __repr__(self) -> str:
+        return f"SymmetricPolicy(spread={self.spread:.4g})"
