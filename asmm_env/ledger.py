@@ -43,6 +43,9 @@ class Ledger:
         self.initial_value = np.zeros(self.shape)
         self._pending_net = np.zeros((horizon, *self.shape))   # signed shares filled at step i
         self._pending_mid = np.zeros((horizon, n_paths))        # mid at step i
+        # Scratch buffers: the hot path writes into these instead of fresh arrays.
+        self._edge, self._tmp = np.empty(self.shape), np.empty(self.shape)
+        self._move = np.empty(n_paths)
 
     def reset(self, q0: float | np.ndarray, mid: np.ndarray, cash0: float = 0.0) -> None:
         for name in FIELDS:
@@ -58,30 +61,36 @@ class Ledger:
         """Book the step's fills: ``volume`` shares (n_paths, n_agents, 2) at the quotes
         ``depths`` (same shape, (bid, ask)) around ``mid`` (n_paths,)."""
         bought, sold = volume[..., 0], volume[..., 1]
-        edge = (volume * depths).sum(axis=-1)          # fill at mid -/+ depth: depth per share
-        net = bought - sold
-        self.cash += edge - net * mid[:, None]
-        self.inventory += net
+        slot = self._step % self.horizon
+        net = np.subtract(bought, sold, out=self._pending_net[slot])   # kept for adverse sel.
+        self._pending_mid[slot] = mid
+        # A fill at mid -/+ depth earns the depth per share against the mid.
+        edge = np.multiply(bought, depths[..., 0], out=self._edge)
+        edge += np.multiply(sold, depths[..., 1], out=self._tmp)
         self.spread_capture += edge
+        edge -= np.multiply(net, mid[:, None], out=self._tmp)
+        self.cash += edge
+        self.inventory += net
         if self.fee:
-            fees = self.fee * (bought + sold)
+            fees = np.add(bought, sold, out=self._tmp)
+            fees *= self.fee
             self.cash -= fees
             self.fees -= fees
         self.bid_fills += bought > 0
         self.ask_fills += sold > 0
-        np.maximum(self.max_abs_inventory, np.abs(self.inventory), out=self.max_abs_inventory)
-        slot = self._step % self.horizon
-        self._pending_net[slot] = net
-        self._pending_mid[slot] = mid
+        np.maximum(self.max_abs_inventory, np.abs(self.inventory, out=self._tmp),
+                   out=self.max_abs_inventory)
 
     def record_move(self, old_mid: np.ndarray, new_mid: np.ndarray, final: bool = False) -> None:
         """Mark the inventory to the new mid; settle fills made h steps ago (all, if final)."""
-        self.inventory_pnl += self.inventory * (new_mid - old_mid)[:, None]
+        move = np.subtract(new_mid, old_mid, out=self._move)
+        self.inventory_pnl += np.multiply(self.inventory, move[:, None], out=self._tmp)
         self._step += 1
         slots = range(self.horizon) if final else (self._step % self.horizon,)
         for slot in slots:
-            self.adverse_selection += self._pending_net[slot] * (
-                new_mid - self._pending_mid[slot])[:, None]
+            move = np.subtract(new_mid, self._pending_mid[slot], out=self._move)
+            self.adverse_selection += np.multiply(self._pending_net[slot], move[:, None],
+                                                  out=self._tmp)
             self._pending_net[slot] = 0.0
 
     def pnl(self, mid: np.ndarray) -> np.ndarray:

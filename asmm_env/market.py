@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from asmm_env._allocator import retain_freed_memory
 from asmm_env.fills import FillModel, build_fill_model
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
@@ -41,13 +42,18 @@ class Market:
             raise ValueError(f"n_agents must be an integer >= 1, got {n_agents!r}")
         self.params = params
         self.n_paths, self.n_agents = int(n_paths), int(n_agents)
+        if self.n_paths * self.n_agents >= 10_000:
+            retain_freed_memory()   # large batches: see asmm_env._allocator
         self.price_model = price_model if price_model is not None else build_price_model(params)
         self.fill_model = (fill_model if fill_model is not None
                            else build_fill_model(params, self.n_agents))
         self.ledger = Ledger(self.n_paths, self.n_agents, params.adverse_selection_steps,
                              params.fee)
         self.n_steps = params.n_steps
-        self.mid = np.full(self.n_paths, float(params.s0))
+        # Two buffers for the mid, swapped each step: ``mid`` is overwritten two steps later,
+        # so callers copy what they keep (the envs and the rollout do).
+        self._mids = (np.empty(self.n_paths), np.empty(self.n_paths))
+        self.mid = self._mids[0]
         self.step_index = 0
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
         self.rng = np.random.default_rng()
@@ -71,7 +77,8 @@ class Market:
         """Start a new episode on every path, drawing from ``rng`` from now on."""
         self.rng = rng
         self.step_index = 0
-        self.mid = np.full(self.n_paths, float(self.params.s0))
+        self.mid = self._mids[0]
+        self.mid.fill(float(self.params.s0))
         self.last_volume.fill(0.0)
         self.price_model.reset(self.n_paths, rng)
         self.fill_model.reset(self.n_paths, self.n_agents)
@@ -94,7 +101,8 @@ class Market:
         volume = self.fill_model.fill(old_mid, depths, self.allowed_sides(), dS,
                                       self.params.dt, self.rng)
         self.ledger.record_fills(old_mid, depths, volume)
-        self.mid = old_mid + dS
+        self.mid = np.add(old_mid, dS, out=self._mids[1] if old_mid is self._mids[0]
+                          else self._mids[0])
         self.step_index += 1
         self.ledger.record_move(old_mid, self.mid, final=self.done)
         self.last_volume = volume

@@ -1,0 +1,105 @@
+"""Command line: ``python -m experiments all`` (or ``asmm run all``) runs every experiment;
+``python -m experiments NAME [NAME ...]`` runs some. ``--help`` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from experiments.config import ConfigError, load_config
+from experiments.framework import available, run_experiments
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    names = available()
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments",
+        description="Run asmm_env Monte Carlo experiments; figures, tables and REPORT.md "
+                    "are written under --out.",
+        epilog="experiments: " + ", ".join(names),
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", default=["all"],
+                        help="'all' or experiment names: " + ", ".join(names))
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--paths", type=_positive_int, help="Monte Carlo paths per cell "
+                       "(default: the config's)")
+    parser.add_argument("--seed", type=_non_negative_int, help="root seed (default: config)")
+    parser.add_argument("--config", type=Path, help="YAML file overriding the shipped config")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="output directory")
+    sizes.add_argument("--quick", action="store_true",
+                       help="small path counts (the config's quick_paths): a smoke run")
+    parser.add_argument("--workers", type=_positive_int, default=min(2, os.cpu_count() or 1),
+                        help="local worker processes for sweeps (results do not depend on it)")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="where sweep cells run: a local process pool or a Dask cluster")
+    parser.add_argument("--scheduler", help="Dask scheduler address (with --executor dask; "
+                        "default: a LocalCluster)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "run":        # `asmm run all` reads like `python -m experiments all`
+        argv = argv[1:]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    names = list(args.names)
+    if "all" in names:
+        if len(names) > 1:
+            parser.error("'all' cannot be combined with other names")
+        names = list(available())
+    unknown = [n for n in names if n not in available()]
+    if unknown:
+        parser.error(f"unknown experiment(s) {unknown}; choose from {list(available())} or 'all'")
+    if args.scheduler and args.executor != "dask":
+        parser.error("--scheduler needs --executor dask")
+    start = time.perf_counter()
+    try:
+        config = load_config(args.config)
+        run_experiments(names, config, args.out, seed=args.seed, quick=args.quick,
+                        n_paths=args.paths, workers=args.workers, executor=args.executor,
+                        scheduler=args.scheduler, show_progress=not args.no_progress,
+                        echo=lambda s: print(s, file=sys.stderr))
+    except ConfigError as err:
+        print(f"error: config: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the running experiment's results were not written", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("error: an experiment failed (traceback above); its results were not written",
+              file=sys.stderr)
+        return 1
+    print(f"wrote {args.out / 'REPORT.md'} in {time.perf_counter() - start:.0f} s",
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""Monte Carlo statistics with their uncertainty: every number an experiment reports comes
+with a standard error or a 95% confidence interval."""
+
+from __future__ import annotations
+
+import numpy as np
+
+Z95 = 1.959963984540054
+
+
+def mean_ci(x) -> dict[str, float]:
+    """Mean, standard deviation, standard error and the 95% normal CI of the mean."""
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    mean = float(x.mean())
+    std = float(x.std(ddof=1)) if n > 1 else float("nan")
+    se = std / np.sqrt(n) if n > 1 else float("nan")
+    return {"mean": mean, "std": std, "se": se, "ci_low": mean - Z95 * se,
+            "ci_high": mean + Z95 * se, "n": n}
+
+
+def sharpe(x) -> float:
+    """Mean / standard deviation across paths (no annualisation, no risk-free rate)."""
+    x = np.asarray(x, dtype=float)
+    std = x.std(ddof=1)
+    return float(x.mean() / std) if std > 0 else float("nan")
+
+
+def certainty_equivalent(pnl, gamma: float) -> dict[str, float]:
+    """CARA certainty equivalent ``-ln(mean(exp(-gamma PnL))) / gamma`` with a delta-method
+    standard error and 95% CI (computed with a shift for numerical stability)."""
+    x = -gamma * np.asarray(pnl, dtype=float)
+    shift = x.max()
+    w = np.exp(x - shift)
+    m = w.mean()
+    ce = -(np.log(m) + shift) / gamma
+    # d CE / d m = -1 / (gamma m); se of m is std(w)/sqrt(n)
+    se = float(w.std(ddof=1) / np.sqrt(w.size) / (gamma * m))
+    return {"ce": float(ce), "se": se, "ci_low": float(ce - Z95 * se),
+            "ci_high": float(ce + Z95 * se)}
+
+
+def proportion_ci(successes, trials) -> dict[str, float]:
+    """Proportion with its Wilson 95% interval."""
+    successes, trials = float(successes), float(trials)
+    if trials <= 0:
+        return {"p": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    p = successes / trials
+    z2 = Z95**2
+    centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
+    half = Z95 * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials**2)) / (1 + z2 / trials)
+    return {"p": p, "ci_low": float(centre - half), "ci_high": float(centre + half)}
