@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 
 def check_finite(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+    # numbers.Real also admits numpy scalars (np.float32, np.int64), e.g. from a parameter grid.
+    if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+            or not math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
@@ -30,7 +33,7 @@ def check_in_range(name: str, value: float, low: float, high: float) -> None:
 
 
 def check_positive_int(name: str, value: int) -> None:
-    if not isinstance(value, (int,)) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
 
 

@@ -32,9 +32,10 @@ class RolloutResult:
     ``paths``: DataFrame with columns ``COLUMNS`` (money in price units x shares, inventory in
     shares), one row per (path, agent). ``trajectories``: arrays of the first
     ``record_paths`` paths: ``mid`` (n_steps + 1, K), ``inventory`` and ``pnl``
-    (n_steps + 1, K, n_agents), ``bid_depth``, ``ask_depth`` and ``fills`` (n_steps, K,
-    n_agents); ``time`` (n_steps + 1,). ``inside_spread_mean`` (n_steps,): the best bid-ask
-    spread across agents averaged over all paths, per step.
+    (n_steps + 1, K, n_agents), ``bid_depth`` and ``ask_depth`` (n_steps, K, n_agents),
+    ``fills`` (n_steps, K, n_agents, 2) = shares (bought, sold); ``time`` (n_steps + 1,).
+    ``inside_spread_mean`` (n_steps,): the best bid-ask spread across agents averaged over all
+    paths, per step.
     """
 
     paths: pd.DataFrame
@@ -58,7 +59,7 @@ def rollout(policies: Any, params: MarketParams | None = None, *, n_paths: int, 
     n_paths : int
         Number of paths (>= 1).
     seed : int
-        Root seed; chunk i uses ``SeedSequence(seed).spawn(n_chunks)[i]``.
+        Root seed (>= 0); chunk i uses ``SeedSequence(seed).spawn(n_chunks)[i]``.
     chunk_size : int
         Paths simulated at once (>= 1); bounds memory.
     record_paths : int
@@ -80,6 +81,9 @@ def rollout(policies: Any, params: MarketParams | None = None, *, n_paths: int, 
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if not isinstance(record_paths, (int, np.integer)) or record_paths < 0:
         raise ValueError(f"record_paths must be an integer >= 0, got {record_paths!r}")
+    # SeedSequence(None) would draw fresh OS entropy: an unseeded, unreproducible run.
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     params = params if params is not None else MarketParams()
     factory = market_factory or (lambda p, n, a: Market(p, n, a))
 

@@ -44,7 +44,7 @@ class DepthPolicy:
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         observation = np.asarray(observation, dtype=np.float64)
-        if observation.shape[-1] != 3 or observation.ndim not in (1, 2):
+        if observation.ndim not in (1, 2) or observation.shape[-1] != 3:
             raise ValueError("observation must have shape (3,) or (n, 3) = (mid, inventory, "
                              f"time_remaining), got shape {observation.shape}")
         bid, ask = self.depths(observation)

@@ -32,6 +32,7 @@ class SymmetricPolicy(DepthPolicy):
 
     @classmethod
     def from_env(cls, env: Any, gamma: float, include_time_term: bool = True) -> SymmetricPolicy:
+        check_positive("gamma", gamma)
         p = market_params(env)
         spread = average_spread(gamma=gamma, sigma=p.sigma, k=p.k, T=p.T,
                                 include_time_term=include_time_term)

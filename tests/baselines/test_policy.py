@@ -1,0 +1,54 @@
+"""The Policy protocol and market_params: every baseline is a Policy, and finds its market."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import asmm_env  # noqa: F401  (registers the env ids)
+from asmm_env import Market, MarketParams
+from baselines import (
+    AvellanedaStoikovPolicy,
+    ConstantSpreadPolicy,
+    DepthPolicy,
+    Policy,
+    RandomPolicy,
+    SymmetricPolicy,
+    market_params,
+)
+
+PARAMS = MarketParams(sigma=1.0)
+
+
+@pytest.mark.parametrize("policy", [
+    AvellanedaStoikovPolicy.from_env(PARAMS, 0.1), SymmetricPolicy.from_env(PARAMS, 0.1),
+    ConstantSpreadPolicy.from_env(PARAMS, 0.5), RandomPolicy.from_env(PARAMS, 0.0, 1.0, seed=0),
+])
+def test_every_baseline_is_a_policy_whose_actions_lie_in_the_action_space(policy):
+    assert isinstance(policy, Policy)
+    env = gym.make("asmm_env/AvellanedaStoikov-v0", params=PARAMS)
+    obs, _ = env.reset(seed=0)
+    action = policy.act(obs)
+    assert env.action_space.contains(action)
+    assert policy.act(np.tile(obs, (5, 1))).shape == (5, 2)
+    assert repr(policy).startswith(type(policy).__name__)
+
+
+def test_market_params_finds_the_params_of_every_face():
+    env = gym.make("asmm_env/AvellanedaStoikov-v0", params=PARAMS)
+    venv = gym.make_vec("asmm_env/AvellanedaStoikov-v0", num_envs=2, params=PARAMS,
+                        vectorization_mode="vector_entry_point")
+    for source in (PARAMS, env, env.unwrapped, venv, Market(PARAMS)):
+        assert market_params(source) is PARAMS
+
+
+def test_market_params_names_what_it_could_not_read():
+    with pytest.raises(TypeError, match="cannot find MarketParams"):
+        market_params("not an env")
+
+
+def test_depth_policy_subclasses_must_implement_depths():
+    class Incomplete(DepthPolicy):
+        depth_bound = 1.0
+
+    with pytest.raises(NotImplementedError):
+        Incomplete().act(np.zeros(3))
