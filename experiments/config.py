@@ -152,7 +152,7 @@ def build_dataclass(cls: type, values: Any, where: str) -> Any:
         message = str(err)
         # Dataclass validation names the field first ("sigma must be > 0, got -1.0"): give
         # the full key path ("markets.as2008.sigma must be > 0, got -1.0").
-        if message.split(" ", 1)[0] in fields:
+        if message.split(" ", 1)[0].split("[", 1)[0] in fields:
             raise ConfigError(f"{where}.{message}") from None
         raise ConfigError(f"{where}: {message}") from None
 

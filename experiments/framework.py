@@ -92,6 +92,7 @@ class Context:
     executor: str = "local"
     scheduler: str | None = None
     show_progress: bool = True
+    out: Path | None = None     # the final output directory (read others' results)
     items: list[_Item] = field(default_factory=list)
 
     def paths(self, default: int) -> int:
@@ -269,7 +270,7 @@ def run_experiments(names: Iterable[str], config: Config, out: Path, *, seed: in
         try:
             ctx = Context(name, config, staging, config.seed, quick=quick, n_paths=n_paths,
                           workers=workers, executor=executor, scheduler=scheduler,
-                          show_progress=show_progress)
+                          show_progress=show_progress, out=out)
             module.run(ctx, settings[name])
             command = _command(name, quick, n_paths)
             (staging / "report").mkdir(exist_ok=True)
@@ -313,7 +314,7 @@ def _provenance(name: str, ctx: Context, command: str) -> str:
              f"{ctx.config.quick_paths} paths per run)" if ctx.quick else
              f"--paths {ctx.n_paths}" if ctx.n_paths is not None else
              "the configured path counts")
-    return (f"*Run with seed {ctx.seed} and {sizes}; configuration "
+    return (f"\n*Run with seed {ctx.seed} and {sizes}; configuration "
             f"[config/{name}.yaml](config/{name}.yaml); reproduce with `{command}`.*\n")
 
 

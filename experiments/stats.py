@@ -50,3 +50,30 @@ def proportion_ci(successes, trials) -> dict[str, float]:
     centre = (p + z2 / (2 * trials)) / (1 + z2 / trials)
     half = Z95 * np.sqrt(p * (1 - p) / trials + z2 / (4 * trials**2)) / (1 + z2 / trials)
     return {"p": p, "ci_low": float(centre - half), "ci_high": float(centre + half)}
+
+
+def std_ci(x) -> dict[str, float]:
+    """Standard deviation with a large-sample standard error and 95% CI.
+
+    ``se(s) = sqrt(m4 - s^4) / (2 s sqrt(n))`` (delta method on the sample variance, with the
+    sample fourth central moment ``m4``, so heavy tails widen the interval; for normal data it
+    is ``s / sqrt(2 n)``).
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    if n < 2:
+        nan = float("nan")
+        return {"std": nan, "se": nan, "ci_low": nan, "ci_high": nan, "n": n}
+    std = float(x.std(ddof=1))
+    if std == 0:
+        return {"std": 0.0, "se": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": n}
+    m4 = float(np.mean((x - x.mean()) ** 4))
+    se = float(np.sqrt(max(m4 - std**4, 0.0)) / (2 * std * np.sqrt(n)))
+    return {"std": std, "se": se, "ci_low": std - Z95 * se, "ci_high": std + Z95 * se, "n": n}
+
+
+def format_ci(value: float, low: float, high: float, digits: int = 2) -> str:
+    """``"62.94 [62.57, 63.31]"``: a value and its interval for Markdown tables."""
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
