@@ -2,6 +2,7 @@
 Monte Carlo core. Importing it registers the Gymnasium (and PettingZoo) environment ids."""
 
 from gymnasium.envs.registration import register as _register_gym
+from pettingzoo import register as _register_pz
 
 from asmm_env.ledger import Ledger
 from asmm_env.market import Market
@@ -13,6 +14,17 @@ _register_gym(
     id="asmm_env/AvellanedaStoikov-v0",
     entry_point="asmm_env.envs.avellaneda_stoikov:AvellanedaStoikovEnv",
     vector_entry_point="asmm_env.envs.avellaneda_stoikov:AvellanedaStoikovVectorEnv",
+)
+
+# PettingZoo's registry: pettingzoo.make("parallel" | "aec", "asmm_env/Competition-v0", ...).
+_register_pz("parallel", id="asmm_env/Competition-v0",
+             entry_point="asmm_env.competition_v0:parallel_env")
+_register_pz("aec", id="asmm_env/Competition-v0", entry_point="asmm_env.competition_v0:env")
+
+_register_gym(
+    id="asmm_env/AvellanedaStoikovLOB-v0",
+    entry_point="asmm_env.lob.env:AvellanedaStoikovLOBEnv",
+    vector_entry_point="asmm_env.lob.env:AvellanedaStoikovLOBVectorEnv",
 )
 
 __all__ = ["Ledger", "Market", "MarketParams", "__version__"]

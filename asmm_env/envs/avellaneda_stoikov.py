@@ -10,9 +10,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from asmm_env.envs._common import LEDGER_KEYS, check_render_mode, reward_from, split_kwargs
 from asmm_env.market import Market
-from asmm_env.params import MarketParams
-from asmm_env.rewards import build_reward
 from asmm_env.spaces import (
     ACTION_NAMES,
     OBSERVATION_NAMES,
@@ -24,39 +23,19 @@ from asmm_env.spaces import (
 
 INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "spread_capture",
              "inventory_pnl", "adverse_selection", "fees")
-_LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "spread_capture",
-                "inventory_pnl", "adverse_selection", "fees")
-
-
-def _split_kwargs(kwargs: dict[str, Any]) -> tuple[MarketParams, dict[str, Any]]:
-    """Market parameters (``MarketParams`` fields, or ``params=``) vs the env's own options."""
-    env_keys = {"reward", "inventory_penalty", "risk_aversion", "render_mode",
-                "price_model", "fill_model"}
-    env_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in env_keys}
-    params = kwargs.pop("params", None)
-    if params is None:
-        params = MarketParams.from_kwargs(**kwargs)
-    elif kwargs:
-        params = params.replace(**kwargs)
-    return params, env_kwargs
 
 
 class _Face:
     """What the single and vector faces share: the market, the reward, observations, infos."""
 
     def _build(self, n_paths: int, kwargs: dict[str, Any]) -> None:
-        params, env_kwargs = _split_kwargs(dict(kwargs))
+        params, env_kwargs = split_kwargs(dict(kwargs))
         self.params = params
         self.market = Market(params, n_paths, 1, price_model=env_kwargs.get("price_model"),
                              fill_model=env_kwargs.get("fill_model"))
-        self.reward_fn = build_reward(env_kwargs.get("reward", "pnl"),
-                                      env_kwargs.get("inventory_penalty", 0.0),
-                                      env_kwargs.get("risk_aversion", 0.1))
-        render_mode = env_kwargs.get("render_mode")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or "
-                             f"None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.reward_fn = reward_from(env_kwargs)
+        self.render_mode = check_render_mode(env_kwargs.get("render_mode"),
+                                             self.metadata["render_modes"])
         self.observation_names = OBSERVATION_NAMES
         self.action_names = ACTION_NAMES
         self._bound = params.depth_bound
@@ -189,7 +168,7 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
 
     def _info(self) -> dict[str, float]:
         led = self.market.ledger
-        info = {key: float(getattr(led, key)[0, 0]) for key in _LEDGER_KEYS}
+        info = {key: float(getattr(led, key)[0, 0]) for key in LEDGER_KEYS}
         info["pnl"] = float(self._pnl[0, 0])
         info["mid"] = float(self.market.mid[0])
         return info
@@ -249,7 +228,7 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
     def _infos(self) -> dict[str, np.ndarray]:
         led = self.market.ledger
         infos: dict[str, np.ndarray] = {}
-        for key in _LEDGER_KEYS:
+        for key in LEDGER_KEYS:
             infos[key] = getattr(led, key)[:, 0].copy()
         infos["pnl"] = self._pnl[:, 0].copy()
         infos["mid"] = self.market.mid.copy()

@@ -1,0 +1,317 @@
+"""
+# Market-Making Competition
+
+| Import             | `from asmm_env import competition_v0`                        |
+|--------------------|--------------------------------------------------------------|
+| Creation           | `pettingzoo.make("parallel", "asmm_env/Competition-v0")`     |
+| Actions            | Continuous                                                   |
+| Parallel API       | Yes                                                          |
+| Manual Control     | No                                                           |
+| Agents             | `agents= ['maker_0', 'maker_1', ..., 'maker_{n_agents-1}']`  |
+| Agents             | `n_agents` (default 2)                                       |
+| Action Shape       | (2,)                                                         |
+| Action Values      | [-1, 1]: (bid_depth, ask_depth) / max_depth                  |
+| Observation Shape  | (3,)                                                         |
+| Observation Values | (mid, inventory, time_remaining), finite bounds (see below)  |
+| State Shape        | (n_agents + 2,): (mid, every inventory, time_remaining)      |
+
+`n_agents` market makers quote a bid and an ask on one shared Avellaneda–Stoikov (2008)
+market: the mid follows the price model of the parameters (arithmetic Brownian motion by
+default), and market orders arrive at rate `A` per side. Every agent chooses its two depths
+each `dt`; an order trades with the best quotes it reaches, so agents compete for the flow by
+price first. Each agent has its own self-financing ledger (cash, inventory, PnL and its
+decomposition). The episode lasts `T` (`T / dt` steps); all agents terminate together.
+
+This is the one-path view of the batched core `asmm_env.market.Market(params, n_paths=1,
+n_agents=n_agents)` with the allocation rule `asmm_env.fills.ReachFills`; the Monte Carlo
+experiments drive that same core over thousands of paths at once.
+
+### Allocation rule
+
+Per step and side, `Poisson(A dt)` market orders arrive (`Bernoulli(min(A dt, 1))` with
+`fill_probability="linear"`), in random order. Each has a reach `delta* ~ Exp(k)` (price
+units) and a size of `market_order_size` shares, and walks the quotes with depth
+`<= delta*` in priority order, taking up to `order_size` shares from each until it is done:
+
+1. price priority: the smaller depth (better price) first;
+2. time priority: at an equal price, the quote resting longest at that unchanged price
+   first (a quote that moves, or was filled in the last step, goes to the back);
+3. a random tie-break from the env's seeded generator.
+
+Quotes out of every order's reach get nothing. A lone quote at depth `delta` is filled
+with probability `1 - exp(-A exp(-k delta) dt)` per step, the AS intensity, at any depth
+(orders reaching less far than the mid are drawn when a quote is through the mid; see
+`ReachFills`): with `n_agents=1` this env has the statistics of
+`asmm_env/AvellanedaStoikov-v0`. With `market_order_size > order_size` one order fills
+several agents, in price-time order.
+
+### Observation Space
+
+Each agent sees the observation of the single-agent env for its own inventory,
+`asmm_env.spaces.observations`, so any `baselines` policy drives any agent:
+
+| Num | Observation    | Unit        | Bounds                                  |
+|-----|----------------|-------------|-----------------------------------------|
+| 0   | mid            | price units | s0 -/+ 100 sd of the episode's mid move |
+| 1   | inventory      | shares      | -/+ max_inventory, or the most it moves |
+| 2   | time_remaining | time units  | [0, T]                                  |
+
+### Action Space
+
+`Box(-1, 1, (2,), float64)`: `(bid_depth, ask_depth) / max_depth` (`env.params.depth_bound`,
+price units), as in the single-agent env; `asmm_env.spaces.depths_to_action` converts.
+Depths are positive away from the mid (bid = mid - bid_depth, ask = mid + ask_depth);
+values beyond [-1, 1] are clipped; NaN, infinite or misshapen actions raise `ValueError`.
+With `max_inventory=Q` an agent's bid is not posted while `q + order_size > Q` (ask mirrored).
+
+### Rewards
+
+Per agent, as in the single-agent env: `reward="pnl"` (default) the step's change of its
+mark-to-market PnL; `"inventory_penalty"` minus `inventory_penalty * q^2 * dt`; `"cara"`
+zero until the last step, then `-exp(-risk_aversion * PnL_T)`.
+
+### Info
+
+`infos[agent]`: its ledger, `pnl, cash, inventory, bid_fills, ask_fills, fills,
+spread_capture, inventory_pnl, adverse_selection, fees` (`pnl == spread_capture +
+inventory_pnl + fees` to float rounding), and `mid`. After a step also the step's quotes
+and fills, `bid_depth, ask_depth` (price units), `bid_volume, ask_volume` (shares), and
+`inside_spread`: best posted ask depth + best posted bid depth over all agents (price
+units; `inf` if a side had no posted quote).
+
+### Arguments
+
+``` python
+from asmm_env import competition_v0
+
+competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, market_order_size=1.0)
+```
+
+| Argument            | Meaning                                                 | Default    |
+|---------------------|---------------------------------------------------------|------------|
+| `n_agents`          | number of market makers (integer >= 1)                  | 2          |
+| MarketParams fields | `s0, sigma, A, k, T, dt, q0, order_size, max_inventory, | AS 2008    |
+|                     | fee, toxicity, ...`, or `params=MarketParams(...)`      |            |
+|                     | plus any overrides                                      |            |
+| `market_order_size` | shares per market order (> 0)                           | order_size |
+| `reward`            | `"pnl"`, `"inventory_penalty"`, `"cara"` or a callable  | `"pnl"`    |
+| `inventory_penalty` | phi of `"inventory_penalty"`, money / share^2 / time    | 0.0        |
+| `risk_aversion`     | gamma of `"cara"`, 1 / money                            | 0.1        |
+| `render_mode`       | `"ansi"` or None                                        | None       |
+| `price_model`       | a price model replacing the one `params` describe       | None       |
+| `fill_model`        | a fill model replacing `ReachFills` (`IntensityFills`:  | None       |
+|                     | independent fills, no competition)                      |            |
+
+### Version History
+
+* v0: initial version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium.utils import seeding
+from pettingzoo import ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from asmm_env.envs._common import (
+    ENV_KEYS,
+    LEDGER_KEYS,
+    check_render_mode,
+    reward_from,
+    split_kwargs,
+)
+from asmm_env.fills import ReachFills
+from asmm_env.market import Market
+from asmm_env.spaces import (
+    ACTION_NAMES,
+    OBSERVATION_NAMES,
+    action_space,
+    action_to_depths,
+    observation_space,
+    observations,
+)
+
+_ENV_KEYS = ENV_KEYS | {"market_order_size"}
+
+
+def env(**kwargs: Any):
+    """The AEC form: :class:`CompetitionEnv` through PettingZoo's ``parallel_to_aec``
+    (which adds the ``OrderEnforcingWrapper``)."""
+    return parallel_to_aec(parallel_env(**kwargs))
+
+
+def parallel_env(**kwargs: Any) -> CompetitionEnv:
+    """The parallel form, :class:`CompetitionEnv` (arguments in the module docstring)."""
+    return CompetitionEnv(**kwargs)
+
+
+class CompetitionEnv(ParallelEnv):
+    """N market makers on one AS market, PettingZoo parallel API; see the module docstring.
+
+    Attributes
+    ----------
+    params : MarketParams
+        The market's parameters.
+    market : Market
+        The batched core (one path); ``market.fill_model`` is the allocation rule.
+    possible_agents : list of str
+        ``"maker_0" .. "maker_{n-1}"``; agent ``i`` is column ``i`` of the core's arrays.
+    """
+
+    metadata = {"name": "asmm_competition_v0", "render_modes": ["ansi"],
+                "is_parallelizable": True}
+
+    def __init__(self, n_agents: int = 2, **kwargs: Any) -> None:
+        if (not isinstance(n_agents, (int, np.integer)) or isinstance(n_agents, bool)
+                or n_agents < 1):
+            raise ValueError(f"n_agents must be an integer >= 1, got {n_agents!r}")
+        params, options = split_kwargs(dict(kwargs), _ENV_KEYS)
+        market_order_size = options.get("market_order_size")
+        fill_model = options.get("fill_model")
+        if fill_model is None:
+            fill_model = ReachFills.from_params(params, market_order_size)
+        elif market_order_size is not None:
+            raise ValueError("market_order_size must be None when a fill_model is given "
+                             f"(set it on the model), got {market_order_size!r}")
+        self.params = params
+        self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
+                             fill_model=fill_model)
+        self.reward_fn = reward_from(options)
+        self.render_mode = check_render_mode(options.get("render_mode"),
+                                             self.metadata["render_modes"])
+        self.possible_agents = [f"maker_{i}" for i in range(int(n_agents))]
+        self.agents: list[str] = []
+        self.agent_name_mapping = {agent: i for i, agent in enumerate(self.possible_agents)}
+        self.observation_names, self.action_names = OBSERVATION_NAMES, ACTION_NAMES
+        self._observation_spaces = {agent: observation_space(params)
+                                    for agent in self.possible_agents}
+        self._action_spaces = {agent: action_space(params) for agent in self.possible_agents}
+        single = observation_space(params)
+        n = len(self.possible_agents)
+        self.state_space = gymnasium.spaces.Box(
+            low=np.concatenate([single.low[:1], np.repeat(single.low[1], n), single.low[2:]]),
+            high=np.concatenate([single.high[:1], np.repeat(single.high[1], n),
+                                 single.high[2:]]),
+            dtype=np.float64)
+        self._np_random: np.random.Generator | None = None
+        self._np_random_seed: int | None = None
+        self._pnl = np.zeros((1, n))
+        self._last: dict[str, np.ndarray] | None = None
+
+    # -- PettingZoo API -----------------------------------------------------------------
+
+    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> gymnasium.spaces.Box:
+        return self._action_spaces[agent]
+
+    @property
+    def np_random(self) -> np.random.Generator:
+        """The env's generator (seeded by ``reset(seed=...)``); every draw comes from it."""
+        if self._np_random is None:
+            self._np_random, self._np_random_seed = seeding.np_random()
+        return self._np_random
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start an episode: mid ``s0``, inventories ``q0``, cash 0, t = 0. ``seed`` re-seeds
+        the generator; without it the generator carries on (a fresh one the first time)."""
+        if seed is not None:
+            self._np_random, self._np_random_seed = seeding.np_random(seed)
+        self.market.reset(self.np_random)
+        self.agents = self.possible_agents[:]
+        self._pnl = np.zeros((1, len(self.possible_agents)))
+        self._last = None
+        return self._observations(), self._infos()
+
+    def step(self, actions: dict[str, Any]):
+        """One step of length ``dt`` with every live agent's action; returns
+        ``(observations, rewards, terminations, truncations, infos)``, dicts by agent."""
+        if not self.agents:
+            raise RuntimeError("the episode is over (or not started): call reset() before step()")
+        missing = [agent for agent in self.agents if agent not in actions]
+        unknown = [agent for agent in actions if agent not in self.agent_name_mapping]
+        if missing or unknown:
+            raise ValueError(f"actions must have one entry per live agent {self.agents}; "
+                             f"missing {missing}, unknown {unknown}")
+        market = self.market
+        depths = np.empty((1, len(self.possible_agents), 2))
+        bound = self.params.depth_bound
+        for i, agent in enumerate(self.possible_agents):
+            try:
+                depths[0, i] = action_to_depths(actions[agent], 1, bound)[0]
+            except ValueError as error:
+                raise ValueError(f"actions[{agent!r}]: {error}") from error
+        allowed = market.allowed_sides()
+        volume = market.step(depths)
+        pnl = market.pnl()
+        rewards = self.reward_fn(pnl - self._pnl, market)[0]
+        self._pnl = pnl
+        posted = depths if allowed is None else np.where(allowed, depths, np.inf)
+        self._last = {"depths": depths[0], "volume": volume[0].copy(),
+                      "inside_spread": float(posted[0].min(axis=0).sum())}
+        done = market.done
+        agents = self.agents
+        obs, infos = self._observations(), self._infos()
+        rewards = {agent: float(rewards[self.agent_name_mapping[agent]]) for agent in agents}
+        terminations = dict.fromkeys(agents, done)
+        truncations = dict.fromkeys(agents, False)
+        if done:
+            self.agents = []
+        return obs, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        """``(mid, inventory of every agent, time_remaining)``, shape ``(n_agents + 2,)``."""
+        m = self.market
+        return np.concatenate([m.mid, m.ledger.inventory[0], [m.time_remaining]])
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gymnasium.logger.warn("render() called without a render_mode; pass "
+                                  "render_mode='ansi' to the constructor")
+            return None
+        m, led = self.market, self.market.ledger
+        lines = [f"t={m.time:.4f} mid={m.mid[0]:.4f}"
+                 + (f" inside_spread={self._last['inside_spread']:.4f}" if self._last else "")]
+        for i, agent in enumerate(self.possible_agents):
+            line = (f"{agent}: q={led.inventory[0, i]:+g} cash={led.cash[0, i]:.4f} "
+                    f"pnl={self._pnl[0, i]:.4f}")
+            if self._last is not None:
+                bid, ask = self._last["depths"][i]
+                line += f" bid_depth={bid:.4f} ask_depth={ask:.4f}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        pass
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        m = self.market
+        n = len(self.possible_agents)
+        rows = observations(np.repeat(m.mid, n), m.ledger.inventory[0], m.time_remaining)
+        return {agent: rows[self.agent_name_mapping[agent]] for agent in self.agents}
+
+    def _infos(self) -> dict[str, dict[str, float]]:
+        led, mid = self.market.ledger, float(self.market.mid[0])
+        infos = {}
+        for agent in self.agents:
+            i = self.agent_name_mapping[agent]
+            info = {key: float(getattr(led, key)[0, i]) for key in LEDGER_KEYS}
+            info["fills"] = info["bid_fills"] + info["ask_fills"]
+            info["pnl"] = float(self._pnl[0, i])
+            info["mid"] = mid
+            if self._last is not None:
+                info["bid_depth"], info["ask_depth"] = map(float, self._last["depths"][i])
+                info["bid_volume"], info["ask_volume"] = map(float, self._last["volume"][i])
+                info["inside_spread"] = self._last["inside_spread"]
+            infos[agent] = info
+        return infos
+
+
+raw_env = CompetitionEnv
