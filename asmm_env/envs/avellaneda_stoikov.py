@@ -11,6 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from asmm_env.envs._common import LEDGER_KEYS, check_render_mode, reward_from, split_kwargs
+from asmm_env.envs._render import PathTrace
 from asmm_env.market import Market
 from asmm_env.spaces import (
     ACTION_NAMES,
@@ -40,6 +41,7 @@ class _Face:
         self.action_names = ACTION_NAMES
         self._bound = params.depth_bound
         self._pnl = np.zeros((n_paths, 1))
+        self._trace = PathTrace() if self.render_mode == "rgb_array" else None
 
     def _observations(self) -> np.ndarray:
         m = self.market
@@ -47,7 +49,15 @@ class _Face:
 
     def _advance(self, action: Any) -> np.ndarray:
         n_paths = self.market.n_paths
-        self.market.step(action_to_depths(action, n_paths, self._bound).reshape(n_paths, 1, 2))
+        depths = action_to_depths(action, n_paths, self._bound).reshape(n_paths, 1, 2)
+        if self._trace is not None:        # path 0, quotes as they rested during the step
+            m = self.market
+            t, mid, q = m.time, float(m.mid[0]), float(m.ledger.inventory[0, 0])
+            volume = m.step(depths)
+            self._trace.add(t, mid, mid - depths[0, 0, 0], mid + depths[0, 0, 1], q,
+                            volume[0, 0, 0], volume[0, 0, 1])
+        else:
+            self.market.step(depths)
         pnl = self.market.pnl()
         reward = self.reward_fn(pnl - self._pnl, self.market)
         self._pnl = pnl
@@ -56,6 +66,12 @@ class _Face:
     def _start(self, rng: np.random.Generator) -> None:
         self.market.reset(rng)
         self._pnl = np.zeros((self.market.n_paths, 1))
+        if self._trace is not None:
+            self._trace.clear()
+
+    def _render_rgb(self) -> np.ndarray:
+        return self._trace.to_rgb(f"path 0: t = {self.market.time:.3f}, "
+                                  f"pnl = {self._pnl[0, 0]:.2f}")
 
     def _render_text(self, path: int = 0) -> str:
         m, led = self.market, self.market.ledger
@@ -130,7 +146,8 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
     Every field of :class:`asmm_env.params.MarketParams` (``s0, sigma, A, k, T, dt, q0,
     price_dynamics, fill_probability, order_size, max_inventory, fee, toxicity, ...``, or a
     whole ``params=MarketParams(...)``), plus ``reward``, ``inventory_penalty``,
-    ``risk_aversion``, ``render_mode`` (``"ansi"``), ``price_model`` and ``fill_model``
+    ``risk_aversion``, ``render_mode`` (``"ansi"``: a text line; ``"rgb_array"``: a picture
+    of the episode so far, mid, quotes, fills and inventory), ``price_model`` and ``fill_model``
     (component objects replacing the ones the parameters describe).
 
     >>> import gymnasium as gym, asmm_env
@@ -150,7 +167,7 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
     * v0: initial version.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 30}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 30}
 
     def __init__(self, **kwargs: Any) -> None:
         self._build(1, kwargs)
@@ -173,9 +190,11 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
         info["mid"] = float(self.market.mid[0])
         return info
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
         if self.render_mode == "ansi":
             return self._render_text()
+        if self.render_mode == "rgb_array":
+            return self._render_rgb()
         return None
 
 
@@ -188,9 +207,13 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
     the same horizon, so all terminate together; autoreset is Gymnasium's next-step mode: the
     step after the last one resets every path (the action is ignored, rewards are 0).
     ``reset(seed=s)`` seeds one generator that draws for all paths: same seed, same bytes.
+    A list of ``num_envs`` seeds (Gymnasium's vector convention) seeds that one generator
+    with the whole list (``SeedSequence(seeds)``): reproducible, but path i is not a function
+    of ``seeds[i]`` alone. ``render()`` shows path 0 (``"rgb_array"``) or the first 8 paths
+    (``"ansi"``).
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 30,
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 30,
                 "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
@@ -206,8 +229,17 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
         self._terminated = np.zeros(self.num_envs, dtype=bool)
         self._truncated = np.zeros(self.num_envs, dtype=bool)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs or any(s < 0 for s in seeds):
+                raise ValueError(f"seed must be an int >= 0 or a list of {self.num_envs} ints "
+                                 f">= 0 (one per env), got {seed!r}")
+            super().reset(seed=None)
+            self._np_random = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seeds)))
+            self._np_random_seed = seeds[0]
+        else:
+            super().reset(seed=seed)
         self._start(self.np_random)
         self._needs_reset = False
         return self._observations(), self._infos()
@@ -236,7 +268,9 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
             infos["_" + key] = self._mask
         return infos
 
-    def render(self) -> tuple[str, ...] | None:
+    def render(self) -> tuple[str, ...] | np.ndarray | None:
         if self.render_mode == "ansi":
             return tuple(self._render_text(i) for i in range(min(self.num_envs, 8)))
+        if self.render_mode == "rgb_array":
+            return self._render_rgb()
         return None
