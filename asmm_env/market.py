@@ -4,7 +4,8 @@ Monte Carlo runner). State arrays have a leading path axis and an agent axis.
 One step ``t -> t + dt``: (1) the agents' quotes (depths) rest around the mid ``S_t``;
 (2) the mid increment over the step is drawn; (3) market orders fill quotes (the fill model
 may condition on the coming move: informed flow); fills are booked at ``S_t -/+ depth``;
-(4) the mid moves to ``S_{t+dt}`` and inventories are marked to it.
+(4) the mid moves to ``S_{t+dt}`` (plus the permanent impact of the fills, if any) and
+inventories are marked to it.
 """
 
 from __future__ import annotations
@@ -101,6 +102,11 @@ class Market:
         volume = self.fill_model.fill(old_mid, depths, self.allowed_sides(), dS,
                                       self.params.dt, self.rng)
         self.ledger.record_fills(old_mid, depths, volume)
+        if self.params.impact:
+            # Informed flow: the shares the makers bought were sold by someone who knew
+            # better, and the mid keeps the move (permanent impact).
+            net_bought = volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
+            dS = dS - self.params.impact * net_bought
         self.mid = np.add(old_mid, dS, out=self._mids[1] if old_mid is self._mids[0]
                           else self._mids[0])
         self.step_index += 1

@@ -66,6 +66,11 @@ class MarketParams:
         Informed-flow strength in [0, 1]: market sells arrive at rate ``A (1 - toxicity)``
         before an up-move and ``A (1 + toxicity)`` before a down-move (buys mirrored), so the
         average rate is unchanged but fills precede adverse moves. 0 is the AS model.
+    impact : float
+        Permanent price impact of informed order flow, price units per share (>= 0): after
+        market sells fill the makers' bids the mid falls by ``impact`` per share filled (buys
+        lift it), so every fill is followed by an adverse move of known size, whatever dt.
+        0 is the AS model. (Cartea, Jaimungal & Penalva 2015, section 10.4.)
     jump_intensity : float
         Rate of midprice jumps, per unit time (>= 0); 0 switches jumps off.
     jump_std : float
@@ -96,6 +101,7 @@ class MarketParams:
     fee: float = 0.0
     adverse_selection_steps: int = 10
     toxicity: float = 0.0
+    impact: float = 0.0
     jump_intensity: float = 0.0
     jump_std: float = 0.0
     vol_of_vol: float = 0.0
@@ -107,7 +113,7 @@ class MarketParams:
             check_positive(name, getattr(self, name))
         for name in ("q0", "drift", "fee"):
             check_finite(name, getattr(self, name))
-        for name in ("jump_intensity", "jump_std", "vol_of_vol"):
+        for name in ("impact", "jump_intensity", "jump_std", "vol_of_vol"):
             check_non_negative(name, getattr(self, name))
         check_in_range("toxicity", self.toxicity, 0.0, 1.0)
         check_choice("price_dynamics", self.price_dynamics, PRICE_DYNAMICS)

@@ -175,3 +175,31 @@ def test_reset_restarts_the_episode_and_same_generator_seed_reproduces_it(reseed
 def test_bad_batch_shape_raises_value_error_naming_it(name, kwargs):
     with pytest.raises(ValueError, match=rf"^{name} must be an integer >= 1"):
         Market(MarketParams(), **kwargs)
+
+
+def test_permanent_impact_moves_the_mid_against_every_fill_by_impact_per_share():
+    # Same seed with and without impact: the mid differs by exactly -impact x (net shares
+    # the makers bought so far), and adverse selection per fill is -impact on average or worse.
+    params = MarketParams(T=0.2, q0=0.0)
+    impact = 0.05
+    plain, informed = Market(params, 200), Market(params.replace(impact=impact), 200)
+    plain.reset(np.random.default_rng(7))
+    informed.reset(np.random.default_rng(7))
+    depths = np.full((200, 1, 2), 0.4)
+    net_bought = np.zeros(200)
+    for _ in range(params.n_steps):
+        plain.step(depths)
+        volume = informed.step(depths)
+        net_bought += volume[:, 0, 0] - volume[:, 0, 1]
+        np.testing.assert_allclose(informed.mid, plain.mid - impact * net_bought, atol=1e-9)
+    led = informed.ledger
+    fills = led.bid_fills + led.ask_fills
+    # With h steps of horizon, a fill's own impact (-impact) is always inside its window.
+    per_fill = led.adverse_selection.sum() / fills.sum()
+    assert per_fill < -0.5 * impact
+    np.testing.assert_allclose(led.decomposition_residual(informed.mid), 0.0, atol=1e-9)
+
+
+def test_impact_must_be_non_negative():
+    with pytest.raises(ValueError, match="^impact must be >= 0"):
+        MarketParams(impact=-0.1)
