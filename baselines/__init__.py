@@ -6,9 +6,11 @@ vectorised over a batch of observations.
 
 from baselines.avellaneda_stoikov import AvellanedaStoikovPolicy
 from baselines.constant_spread import ConstantSpreadPolicy
+from baselines.glft import GLFTAsymptoticPolicy, GLFTPolicy
 from baselines.policy import DepthPolicy, Policy, market_params
 from baselines.random_policy import RandomPolicy
 from baselines.symmetric import SymmetricPolicy
 
-__all__ = ["AvellanedaStoikovPolicy", "ConstantSpreadPolicy", "DepthPolicy", "Policy",
-           "RandomPolicy", "SymmetricPolicy", "market_params"]
+__all__ = ["AvellanedaStoikovPolicy", "ConstantSpreadPolicy", "DepthPolicy",
+           "GLFTAsymptoticPolicy", "GLFTPolicy", "Policy", "RandomPolicy", "SymmetricPolicy",
+           "market_params"]

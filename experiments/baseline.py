@@ -35,7 +35,13 @@ from asmm_env._validation import check_positive, check_positive_int
 from asmm_env.analytic.avellaneda_stoikov import average_spread
 from asmm_env.params import MarketParams
 from asmm_env.rollout import RolloutResult, rollout
-from baselines import AvellanedaStoikovPolicy, ConstantSpreadPolicy, Policy, SymmetricPolicy
+from baselines import (
+    AvellanedaStoikovPolicy,
+    ConstantSpreadPolicy,
+    GLFTPolicy,
+    Policy,
+    SymmetricPolicy,
+)
 from experiments.framework import Context
 from experiments.stats import Z95, certainty_equivalent, format_ci, mean_ci, sharpe
 
@@ -81,9 +87,29 @@ def _describe_constant(p: MarketParams, g: float) -> str:
             "spread the AS 2008 tables report), held all session")
 
 
+GLFT_Q = 25
+"""GLFT's inventory bound (orders) when the market has none: the AS 2008 paths never reach it."""
+
+
+def _glft(p: MarketParams, g: float) -> GLFTPolicy:
+    return GLFTPolicy.from_env(p, gamma=g, Q=None if p.max_inventory is not None else GLFT_Q)
+
+
+def _describe_glft(p: MarketParams, g: float) -> str:
+    policy = _glft(p, g)
+    low, high = policy.depth_range
+    return (f"GLFT (2013) exact quotes for inventory in [-Q, Q], Q = {policy.Q}: "
+            "ln(v_q/v_(q+/-1))/k + ln(1 + gamma/k)/gamma with v(t) = exp(-M (T - t)) 1, depths "
+            f"from {low:.3f} to {high:.3f}, no bid at +Q and no ask at -Q"
+            + ("" if p.max_inventory is not None else
+               " (the market has no max_inventory: at +/-Q the policy quotes at depth_bound, "
+               "which essentially never fills)"))
+
+
 POLICIES: dict[str, PolicySpec] = {
     "as": PolicySpec("as", "AS inventory",
                      lambda p, g: AvellanedaStoikovPolicy.from_env(p, g), _describe_as),
+    "glft": PolicySpec("glft", "GLFT exact", _glft, _describe_glft),
     "symmetric": PolicySpec("symmetric", "symmetric",
                             lambda p, g: SymmetricPolicy.from_env(p, g), _describe_symmetric),
     "constant": PolicySpec("constant", "constant spread",

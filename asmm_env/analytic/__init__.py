@@ -6,5 +6,22 @@ from asmm_env.analytic.avellaneda_stoikov import (
     optimal_spread,
     reservation_price,
 )
+from asmm_env.analytic.glft import (
+    GLFTQuoteTable,
+    glft_asymptotic_depths,
+    glft_certainty_equivalent,
+    glft_depths,
+    glft_log_v,
+)
 
-__all__ = ["average_spread", "optimal_depths", "optimal_spread", "reservation_price"]
+__all__ = [
+    "GLFTQuoteTable",
+    "average_spread",
+    "glft_asymptotic_depths",
+    "glft_certainty_equivalent",
+    "glft_depths",
+    "glft_log_v",
+    "optimal_depths",
+    "optimal_spread",
+    "reservation_price",
+]

@@ -30,7 +30,7 @@ def test_constant_policy_quotes_the_as_half_spread_without_time_term():
 
 def test_summary_has_one_row_per_policy_with_ci_containing_the_mean(quick_results):
     summary = pd.read_csv(quick_results / "tables" / "baseline_summary.csv")
-    assert list(summary["policy"]) == ["AS inventory", "symmetric", "constant spread"]
+    assert list(summary["policy"]) == ["AS inventory", "GLFT exact", "symmetric", "constant spread"]
     assert ((summary["pnl_ci_low"] < summary["mean_pnl"])
             & (summary["mean_pnl"] < summary["pnl_ci_high"])).all()
     assert np.allclose(summary["sharpe_terminal"], summary["mean_pnl"] / summary["std_pnl"])

@@ -1,0 +1,225 @@
+"""The Guéant–Lehalle–Fernandez-Tapia (2013) strategies: exact quotes with inventory bound Q, and
+their closed-form asymptotic approximation.
+
+Inventory in the GLFT model counts orders: the GLFT q is the env's inventory (shares) divided
+by ``order_size``, and the bound Q is ``max_inventory / order_size``. A fill moves q by one and
+earns ``order_size`` times the depth, so the model in orders is the model in shares with the
+risk aversion ``gamma * order_size`` (1 / money per order); with ``order_size = 1`` (every
+shipped market) the two coincide.
+
+Reference: Guéant, Lehalle & Fernandez-Tapia (2013), Math. Financ. Econ. 7(4) 477-507,
+Theorem 1 (exact quotes) and Section 4 (asymptotic quotes).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+
+from asmm_env._validation import check_positive
+from asmm_env.analytic.glft import GLFTQuoteTable, glft_asymptotic_depths
+from asmm_env.params import MarketParams
+from baselines.policy import DepthPolicy, market_params
+
+logger = logging.getLogger(__name__)
+
+# Expected fills per session of a quote held at depth_bound above which an unbounded env's
+# leak through the policy's own bound is worth a warning (default depth_bound: ~1e-15).
+_LEAK_TOLERANCE = 1e-6
+
+
+def _check_order_size(order_size: float) -> float:
+    check_positive("order_size", order_size)
+    return float(order_size)
+
+
+def _inventory_bound(Q: Any, p: MarketParams) -> int:
+    """Q in orders: the given one, or the env's ``max_inventory / order_size``."""
+    max_inventory, order_size = p.max_inventory, p.order_size
+    if Q is None:
+        if max_inventory is None:
+            raise ValueError("Q must be given (an integer >= 1, the inventory bound in orders) "
+                             "when the env has no max_inventory, got Q=None and "
+                             "max_inventory=None")
+        orders = max_inventory / order_size
+        if abs(orders - round(orders)) > 1e-9 * max(1.0, orders) or round(orders) < 1:
+            raise ValueError(
+                f"Q defaults to max_inventory / order_size, which must be a whole number >= 1 "
+                f"of orders, got max_inventory={max_inventory!r}, order_size={order_size!r}; "
+                f"pass Q explicitly")
+        return round(orders)
+    if not isinstance(Q, (int, np.integer)) or isinstance(Q, bool) or Q < 1:
+        raise ValueError(f"Q must be an integer >= 1 (inventory bound in orders), got {Q!r}")
+    if max_inventory is None:
+        # Without the market's bound, "no quote" is a quote at depth_bound: expected fills
+        # there over a whole session, A exp(-k depth_bound) T, say whether that matters.
+        leak = p.A * math.exp(-p.k * p.depth_bound) * p.T
+        logger.log(logging.WARNING if leak > _LEAK_TOLERANCE else logging.DEBUG,
+                   "GLFT policy with Q=%d on an env without max_inventory: at q = +Q (-Q) the "
+                   "policy bids (asks) at depth_bound, where a quote held all session fills "
+                   "%.2g times on average; max_inventory = Q * order_size makes the market "
+                   "enforce the bound", Q, leak)
+    elif not math.isclose(max_inventory, Q * order_size, rel_tol=1e-9):
+        logger.warning("GLFT policy with Q=%d orders on an env with max_inventory=%g shares "
+                       "(order_size %g): the quotes are optimal only for max_inventory = "
+                       "Q * order_size", Q, max_inventory, order_size)
+    return int(Q)
+
+
+class GLFTPolicy(DepthPolicy):
+    """The exact GLFT (2013) quotes for inventory bounded in [-Q, Q], from a precomputed table.
+
+    ``delta_bid(t, q) = ln(v_q / v_{q+1}) / k + ln(1 + gamma / k) / gamma`` and
+    ``delta_ask(t, q) = ln(v_q / v_{q-1}) / k + ln(1 + gamma / k) / gamma`` with
+    ``v(t) = exp(-M (T - t)) 1`` (see :mod:`asmm_env.analytic.glft`). The quotes are computed
+    once, on the env's time grid ``t_i = i dt`` for every q in [-Q, Q]
+    (:class:`~asmm_env.analytic.glft.GLFTQuoteTable`); :meth:`depths` is then a vectorised
+    table lookup (no Python loop over paths).
+
+    At q = +Q there is no bid and at q = -Q no ask: the policy returns the deepest allowed
+    depth there, ``depth_bound`` (action +1.0). The env must be run with
+    ``max_inventory = Q * order_size`` so that the market itself forbids those fills (a quote
+    at ``depth_bound`` still fills with probability ``~ A exp(-k depth_bound) dt``, 1e-18 at
+    the AS 2008 parameters, in an unbounded market). Inventories beyond [-Q, Q] are looked up
+    at the nearest bound.
+
+    Parameters
+    ----------
+    gamma : float
+        CARA risk aversion, 1 / money (> 0).
+    sigma : float
+        Midprice volatility, price units / sqrt(time) (> 0).
+    A : float
+        Market-order arrival rate on each side, orders per unit time (> 0).
+    k : float
+        Decay of the fill intensity ``A exp(-k delta)``, 1 / price units (> 0).
+    T, dt : float
+        Horizon and time step of the env, time units (> 0; ``T / dt`` a whole number).
+    Q : int
+        Inventory bound, orders (integer >= 1).
+    depth_bound : float
+        The env's ``params.depth_bound`` (price units), to express depths as actions.
+    order_size : float
+        Shares per order (> 0); the table is built for the risk aversion per order
+        ``gamma * order_size`` (see the module docstring).
+
+    Attributes
+    ----------
+    table : GLFTQuoteTable
+        The precomputed depths, price units, rows ``t_i``, columns ``q + Q``.
+
+    References
+    ----------
+    Guéant, Lehalle & Fernandez-Tapia (2013), Math. Financ. Econ. 7(4) 477-507, Theorem 1.
+
+    Examples
+    --------
+    >>> from asmm_env import MarketParams
+    >>> params = MarketParams(max_inventory=25.0)            # AS 2008 market, |q| <= 25
+    >>> policy = GLFTPolicy.from_env(params, gamma=0.1)      # Q = 25
+    >>> action = policy.act(np.array([[100.0, 0.0, 1.0], [100.0, 25.0, 1.0]]))
+    >>> float(action[1, 0])                                  # no bid at q = +Q
+    1.0
+    """
+
+    def __init__(self, gamma: float, *, sigma: float, A: float, k: float, T: float, dt: float,
+                 Q: int, depth_bound: float, order_size: float = 1.0) -> None:
+        check_positive("gamma", gamma)
+        check_positive("depth_bound", depth_bound)
+        self.order_size = _check_order_size(order_size)
+        self.gamma, self.depth_bound = float(gamma), float(depth_bound)
+        self.table = GLFTQuoteTable.build(gamma=self.gamma * self.order_size, sigma=sigma, A=A,
+                                          k=k, Q=Q, T=T, dt=dt)
+        self.Q = self.table.Q
+        low, high = self.depth_range
+        if low < -self.depth_bound or high > self.depth_bound:
+            logger.warning("GLFT depths span [%.4g, %.4g] beyond +/- depth_bound = %.4g: the "
+                           "env clips those quotes", low, high, self.depth_bound)
+
+    @classmethod
+    def from_env(cls, env: Any, gamma: float, Q: int | None = None) -> GLFTPolicy:
+        """The policy for an env's (or ``MarketParams``') sigma, A, k, T, dt, depth bound and
+        order size; ``Q`` defaults to ``max_inventory / order_size``.
+
+        Raises
+        ------
+        ValueError
+            Naming Q if it is not given and the env has no ``max_inventory``, or if it is not
+            an integer >= 1; naming the model parameter that is out of range otherwise.
+        """
+        p = market_params(env)
+        check_positive("gamma", gamma)
+        Q = _inventory_bound(Q, p)
+        return cls(gamma, sigma=p.sigma, A=p.A, k=p.k, T=p.T, dt=p.dt, Q=Q,
+                   depth_bound=p.depth_bound, order_size=p.order_size)
+
+    @property
+    def depth_range(self) -> tuple[float, float]:
+        """Smallest and largest quoted depth in the table (where a quote exists), price units."""
+        finite = np.concatenate([d[np.isfinite(d)] for d in
+                                 (self.table.bid_depth, self.table.ask_depth)])
+        return float(finite.min()), float(finite.max())
+
+    def depths(self, observation: np.ndarray):
+        q = observation[..., 1] / self.order_size
+        bid, ask = self.table.depths(observation[..., 2], q)
+        # No quote (inf in the table): the deepest allowed quote, action +1.
+        return (np.where(np.isfinite(bid), bid, self.depth_bound),
+                np.where(np.isfinite(ask), ask, self.depth_bound))
+
+    def __repr__(self) -> str:
+        return f"GLFTPolicy(gamma={self.gamma}, Q={self.Q})"
+
+
+class GLFTAsymptoticPolicy(DepthPolicy):
+    """The GLFT closed-form asymptotic quotes (T - t -> infinity), linear in the inventory.
+
+    ``delta_bid(q) = ln(1 + gamma/k) / gamma + (2 q + 1) / 2 * s``,
+    ``delta_ask(q) = ln(1 + gamma/k) / gamma - (2 q - 1) / 2 * s``, with
+    ``s = sqrt(sigma^2 gamma / (2 k A) * (1 + gamma/k)^(1 + k/gamma))`` (price units per
+    order); independent of time and of any inventory bound (run it on a bounded market to
+    compare with :class:`GLFTPolicy` at the same Q).
+
+    Parameters
+    ----------
+    gamma : float
+        CARA risk aversion, 1 / money (> 0).
+    sigma, A, k : float
+        As in :class:`GLFTPolicy`.
+    depth_bound : float
+        The env's ``params.depth_bound`` (price units), to express depths as actions.
+    order_size : float
+        Shares per order (> 0); the formula uses q in orders and ``gamma * order_size``.
+
+    References
+    ----------
+    Guéant, Lehalle & Fernandez-Tapia (2013), Math. Financ. Econ. 7(4) 477-507, Section 4.
+    """
+
+    def __init__(self, gamma: float, *, sigma: float, A: float, k: float, depth_bound: float,
+                 order_size: float = 1.0) -> None:
+        for name, value in (("gamma", gamma), ("sigma", sigma), ("A", A), ("k", k),
+                            ("depth_bound", depth_bound)):
+            check_positive(name, value)
+        self.order_size = _check_order_size(order_size)
+        self.gamma, self.sigma, self.A, self.k = float(gamma), float(sigma), float(A), float(k)
+        self.depth_bound = float(depth_bound)
+
+    @classmethod
+    def from_env(cls, env: Any, gamma: float) -> GLFTAsymptoticPolicy:
+        """The policy for an env's (or ``MarketParams``') sigma, A, k, depth bound and order
+        size."""
+        p = market_params(env)
+        return cls(gamma, sigma=p.sigma, A=p.A, k=p.k, depth_bound=p.depth_bound,
+                   order_size=p.order_size)
+
+    def depths(self, observation: np.ndarray):
+        return glft_asymptotic_depths(observation[..., 1] / self.order_size,
+                                      gamma=self.gamma * self.order_size, sigma=self.sigma,
+                                      A=self.A, k=self.k)
+
+    def __repr__(self) -> str:
+        return f"GLFTAsymptoticPolicy(gamma={self.gamma})"
