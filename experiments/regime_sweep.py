@@ -6,8 +6,10 @@ What is swept (around the configured market, the AS 2008 setup by default):
 * a grid over the volatility sigma and the arrival rate A, both log-spaced multiples of the
   market's values (``sigma_multipliers`` x ``A_multipliers``), wide enough to reach the
   failure regions (high sigma, low A);
-* one-dimensional sweeps of the intensity decay k, the risk aversion gamma, the informed-flow
-  ``toxicity`` and the jump intensity (compound Poisson jumps of std ``jump_std``).
+* one-dimensional sweeps of the intensity decay k, the risk aversion gamma, the two kinds of
+  informed flow (``toxicity``: the flow knows the next step's move; ``impact``: every fill
+  moves the mid permanently against the maker by ``impact`` per share) and the jump intensity
+  (compound Poisson jumps of std ``jump_std``).
 
 In every cell the AS strategy (risk aversion ``gamma``) and the standard fixes are rolled out
 on ``paths`` Monte Carlo paths each (``asmm_env.rollout``):
@@ -19,7 +21,10 @@ on ``paths`` Monte Carlo paths each (``asmm_env.rollout``):
   more skewed quotes) and, in the toxicity sweep, AS with each depth widened by the expected
   adverse move per fill ``toxicity * sigma * sqrt(2 dt / pi)`` (the informed flow knows the
   next step's move; for fills proportional to the rate that is exactly the mean move against
-  a fill).
+  a fill), and in the impact sweep AS with each depth widened by the impact (Glosten–Milgrom:
+  the maker who knows that a fill moves the mid by ``impact`` quotes around the post-trade
+  mid, so it still earns the AS half-spread after the move; Glosten & Milgrom 1985, J. Financ.
+  Econ. 14(1) 71-100).
 
 Seeds and common random numbers. A cell's seed is ``ctx.seed_for(sweep_id, i, j)``: a function
 of the cell's position in its sweep only, never of the worker or of the order in which cells
@@ -67,6 +72,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
+from asmm_env.analytic import average_spread, optimal_spread
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
 from baselines import AvellanedaStoikovPolicy
@@ -80,10 +86,10 @@ LABELS = (WORKS, DEGRADED, BREAKS)
 LABEL_COLORS = {WORKS: "#4daf4a", DEGRADED: "#ffbf00", BREAKS: "#e41a1c"}
 
 # Sweep ids: the first key of every cell seed (never renumber: it would change the results).
-GRID, K_SWEEP, GAMMA_SWEEP, TOXICITY_SWEEP, JUMP_SWEEP = 1, 2, 3, 4, 5
-SWEEPS_1D = ("k", "gamma", "toxicity", "jump_intensity")
+GRID, K_SWEEP, GAMMA_SWEEP, TOXICITY_SWEEP, JUMP_SWEEP, IMPACT_SWEEP = 1, 2, 3, 4, 5, 6
+SWEEPS_1D = ("k", "gamma", "toxicity", "impact", "jump_intensity")
 _SWEEP_IDS = {"grid": GRID, "k": K_SWEEP, "gamma": GAMMA_SWEEP, "toxicity": TOXICITY_SWEEP,
-              "jump_intensity": JUMP_SWEEP}
+              "jump_intensity": JUMP_SWEEP, "impact": IMPACT_SWEEP}
 
 
 # --- classification ----------------------------------------------------------------------
@@ -351,7 +357,7 @@ def run_cell(cell: Cell) -> list[dict[str, Any]]:
         rows.append({
             "sweep": cell.sweep, "i": cell.i, "j": cell.j, "value": cell.value,
             "value2": cell.value2, "sigma": params.sigma, "A": params.A, "k": params.k,
-            "gamma": strategy.gamma, "toxicity": params.toxicity,
+            "gamma": strategy.gamma, "toxicity": params.toxicity, "impact": params.impact,
             "jump_intensity": params.jump_intensity, "strategy": strategy.name,
             "seed": cell.seed, **cell_metrics(paths),
             "delta_pnl_mean": delta["mean"], "delta_pnl_ci_low": delta["ci_low"],
@@ -367,7 +373,8 @@ class Settings:
     """The ``experiments.regime_sweep`` section of the configuration.
 
     Multipliers scale the market's sigma, A and k; ``gammas`` are absolute risk aversions
-    (1 / money); ``toxicities`` in [0, 1]; ``jump_intensities`` per unit time with jumps of
+    (1 / money); ``toxicities`` in [0, 1]; ``impacts`` the permanent impact per share filled,
+    price units (>= 0); ``jump_intensities`` per unit time with jumps of
     std ``jump_std`` price units; ``position_limit`` is Q in shares; ``wide_gamma`` the risk
     aversion of the wider-spread fix. The remaining fields are the :class:`Criteria`.
     """
@@ -382,6 +389,7 @@ class Settings:
     k_multipliers: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
     gammas: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
     toxicities: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    impacts: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 2.4)
     jump_intensities: tuple[float, ...] = (0.0, 1.0, 4.0, 16.0, 64.0, 256.0)
     jump_std: float = 1.0
     position_limit: float = 5.0
@@ -409,7 +417,8 @@ class Settings:
         for name, low, high in (("sigma_multipliers", 0.0, math.inf),
                                 ("A_multipliers", 0.0, math.inf),
                                 ("k_multipliers", 0.0, math.inf), ("gammas", 0.0, math.inf),
-                                ("toxicities", None, 1.0), ("jump_intensities", None, math.inf)):
+                                ("toxicities", None, 1.0), ("impacts", None, math.inf),
+                                ("jump_intensities", None, math.inf)):
             values = getattr(self, name)
             if not values:
                 raise ValueError(f"{name} must list at least one value, got {values!r}")
@@ -437,6 +446,8 @@ def _strategies(settings: Settings, sweep: str, gamma: float, params: MarketPara
     if sweep == "toxicity":
         out.append(Strategy("AS + toxicity widening", "as", gamma,
                             widen=params.toxicity * expected_step_move(params)))
+    if sweep == "impact":
+        out.append(Strategy("AS + impact widening", "as", gamma, widen=params.impact))
     if with_glft:
         out.append(Strategy(f"GLFT |q| <= {Q:g}", "glft", gamma, Q))
     return tuple(out)
@@ -462,6 +473,8 @@ def build_cells(settings: Settings, base: MarketParams, seed_for, n_paths: int,
         add("gamma", i, 0, g, math.nan, base, g)
     for i, tox in enumerate(settings.toxicities):
         add("toxicity", i, 0, tox, math.nan, base.replace(toxicity=tox), settings.gamma)
+    for i, impact in enumerate(settings.impacts):
+        add("impact", i, 0, impact, math.nan, base.replace(impact=impact), settings.gamma)
     for i, lam in enumerate(settings.jump_intensities):
         add("jump_intensity", i, 0, lam, math.nan,
             base.replace(jump_intensity=lam, jump_std=settings.jump_std), settings.gamma)
@@ -495,12 +508,15 @@ def run(ctx, settings: Settings) -> None:
         f"volatilities x {len(settings.A_multipliers)} arrival rates (sigma x "
         f"{_fmt(settings.sigma_multipliers[0])} to x{_fmt(settings.sigma_multipliers[-1])}, "
         f"A x{_fmt(settings.A_multipliers[0])} to x{_fmt(settings.A_multipliers[-1])}) and "
-        f"one-dimensional sweeps of k, gamma, toxicity and jump intensity (jump std "
-        f"{settings.jump_std:g}); {n_paths} paths per cell and strategy. Fixes rolled out on "
-        f"the same paths (same seed per cell): {', '.join(strategies[1:])}"
+        f"one-dimensional sweeps of k, gamma, toxicity, permanent impact (price units per "
+        f"share filled) and jump intensity (jump std {settings.jump_std:g}); {n_paths} paths "
+        f"per cell and strategy. Fixes rolled out on the same paths (same seed per cell): "
+        f"{', '.join(strategies[1:])}"
         + ("" if with_glft else " (GLFT quotes: `baselines.GLFTPolicy` was not available, so "
            "the bounded-inventory fix is AS + the market's position limit only)")
-        + ". A cell's seed depends only on its position in its sweep; every strategy at a cell "
+        + "; in the toxicity and impact sweeps also AS with each depth widened by the expected "
+        "adverse move (toxicity widening) or by the impact (impact widening). A cell's seed "
+        "depends only on its position in its sweep; every strategy at a cell "
         "uses the same seed, so the fixes' changes in PnL are paired differences on identical "
         "mid increments and fill draws.", title="Setup")
     ctx.paragraph(criteria.describe() + ". The thresholds live in the config "
@@ -717,6 +733,7 @@ def _boundary_tables(ctx, grid, strategies, settings, base) -> None:
 
 _SWEEP_AXES = {"k": "intensity decay k (1 / price)", "gamma": "risk aversion gamma (1 / money)",
                "toxicity": "toxicity (informed-flow strength)",
+               "impact": "permanent impact (price units / share filled)",
                "jump_intensity": "jump intensity (jumps / time)"}
 
 
@@ -727,9 +744,11 @@ def _sweep_x(sweeps: pd.DataFrame) -> np.ndarray:
 
 def _sweep_outputs(ctx, sweeps, settings, base) -> None:
     sweeps = sweeps.assign(x=_sweep_x(sweeps))
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8))
     styles = ["-", "--", ":", "-.", (0, (5, 1))]
-    for ax, sweep in zip(axes.ravel(), SWEEPS_1D, strict=True):
+    for ax in axes.ravel()[len(SWEEPS_1D):]:
+        ax.set_axis_off()
+    for ax, sweep in zip(axes.ravel(), SWEEPS_1D, strict=False):
         sub = sweeps[sweeps["sweep"] == sweep]
         for n, strategy in enumerate(dict.fromkeys(sub["strategy"])):
             rows = sub[sub["strategy"] == strategy].sort_values("x")
@@ -753,7 +772,8 @@ def _sweep_outputs(ctx, sweeps, settings, base) -> None:
     fig.suptitle("One-dimensional sweeps: Sharpe per strategy; marker colour = region")
     fig.tight_layout()
     as_rows = sweeps[sweeps["strategy"] == "AS"]
-    ctx.figure(fig, "regime_sweep_1d", "Sharpe along the k, gamma, toxicity and jump sweeps",
+    ctx.figure(fig, "regime_sweep_1d", "Sharpe along the k, gamma, toxicity, impact and jump "
+               "sweeps",
                "Marker colours: green works, amber degraded, red breaks; horizontal lines: the "
                "Sharpe thresholds of the criteria. AS labels: " + "; ".join(
                    f"{sweep}: " + _describe_labels(
@@ -790,17 +810,150 @@ def _sweep_outputs(ctx, sweeps, settings, base) -> None:
                f"move per fill cannot exceed toxicity x E|dS| = "
                f"{last['x'] * expected_step_move(base):.3g} (dashed).")
 
+    _impact_figure(ctx, sweeps, settings, base)
+
     columns = ["sweep", "x", "strategy", "label", "why", "sigma", "A", "k", "gamma",
-               "toxicity", "jump_intensity", "sharpe", "sharpe_se", "pnl_mean", "pnl_ci_low",
-               "pnl_ci_high", "pnl_std", "p_loss", "p_loss_ci_low", "p_loss_ci_high",
+               "toxicity", "impact", "jump_intensity", "sharpe", "sharpe_se", "pnl_mean",
+               "pnl_ci_low", "pnl_ci_high", "pnl_std", "p_loss", "p_loss_ci_low", "p_loss_ci_high",
                "fills_mean", "inv_std", "inventory_ratio", "max_abs_q_mean",
                "spread_per_fill", "adverse_per_fill", "adverse_share", "adverse_share_se",
                "inventory_risk_share", "delta_pnl_mean", "delta_pnl_ci_low",
                "delta_pnl_ci_high", "seed", "n_paths"]
     ctx.table(sweeps[columns], "regime_sweep_1d", "One-dimensional sweeps: every cell and "
-              "strategy", "x is the swept value (k, gamma, toxicity or jump intensity); the "
-              "CSV has every metric, the criteria behind the label and the cell seed.",
+              "strategy", "x is the swept value (k, gamma, toxicity, impact or jump intensity); "
+              "the CSV has every metric, the criteria behind the label and the cell seed.",
               display=_display(sweeps, "x"))
+    _boundary_1d(ctx, sweeps)
+
+
+def _boundary_1d(ctx, sweeps: pd.DataFrame) -> None:
+    """Per 1-D sweep and strategy: where the labels change along the swept value."""
+    rows, display = [], []
+    for sweep in SWEEPS_1D:
+        sub = sweeps[sweeps["sweep"] == sweep]
+        for strategy in dict.fromkeys(sub["strategy"]):
+            a = sub[sub["strategy"] == strategy].sort_values("x")
+            xs, labels = list(a["x"]), list(a["label"])
+            up_to = _works_up_to(labels, {WORKS})
+            broken_from = _works_from(labels, {BREAKS})
+            row = {"sweep": sweep, "strategy": strategy,
+                   "works_up_to": xs[up_to] if up_to is not None else math.nan,
+                   "breaks_from": xs[broken_from] if broken_from is not None else math.nan,
+                   **{f"{label}_at": " ".join(f"{x:.3g}" for x, lab in zip(xs, labels,
+                                                                           strict=True)
+                                              if lab == label) for label in LABELS}}
+            rows.append(row)
+            display.append({
+                "sweep": sweep, "strategy": strategy,
+                **{f"{label} at": row[f"{label}_at"] or "-" for label in LABELS},
+                "works up to": "-" if up_to is None else f"{xs[up_to]:.3g}",
+                "breaks from": "-" if broken_from is None else f"{xs[broken_from]:.3g}"})
+    ctx.table(pd.DataFrame(rows), "regime_sweep_boundary_1d",
+              "Boundary along the one-dimensional sweeps, per strategy",
+              "'works up to': the largest swept value up to which the strategy works at that "
+              "and every smaller value of the sweep; 'breaks from': the smallest value from "
+              "which it breaks at that and every larger value ('-': nowhere).",
+              display=pd.DataFrame(display))
+
+
+def _crossing(x: Sequence[float], y: Sequence[float], level: float) -> float:
+    """The first ``x`` at which ``y`` (linearly interpolated between the points) reaches
+    ``level`` from below; ``x[0]`` if it starts there, NaN if it never does."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if len(y) and y[0] >= level:
+        return float(x[0])
+    for n in range(1, len(y)):
+        if y[n - 1] < level <= y[n]:
+            return float(x[n - 1] + (level - y[n - 1]) * (x[n] - x[n - 1]) / (y[n] - y[n - 1]))
+    return math.nan
+
+
+def as_half_spread(params: MarketParams, gamma: float) -> tuple[float, float]:
+    """The AS half-spread at q = 0, price units: ``(1/gamma) ln(1 + gamma/k) + gamma sigma^2
+    (T - t) / 2`` at t = 0 and its time average over the session (``asmm_env.analytic``)."""
+    kw = dict(gamma=gamma, sigma=params.sigma, k=params.k, T=params.T)
+    return float(optimal_spread(0.0, **kw)) / 2, average_spread(**kw) / 2
+
+
+@dataclass(frozen=True)
+class ImpactSummary:
+    """What the impact sweep shows for AS (NaN where the sweep does not reach it)."""
+
+    adverse_crosses_spread: float   # impact at which the measured adverse share reaches 1
+    pnl_zero: float                 # impact at which the mean PnL reaches 0
+    sharpe_breaks: float            # impact at which Sharpe falls to breaks_sharpe
+    breaks_from: float              # smallest impact from which every AS cell breaks
+    cost_per_fill: float            # (PnL at impact 0 - PnL at I) / (fills x I), median over I
+    adverse_per_impact: float       # -adverse per fill / I, median over I > 0
+
+
+def impact_summary(sweeps: pd.DataFrame, breaks_sharpe: float) -> ImpactSummary:
+    """:class:`ImpactSummary` from the impact sweep's rows (``x`` = impact)."""
+    a = sweeps[(sweeps["sweep"] == "impact") & (sweeps["strategy"] == "AS")].sort_values("x")
+    x = a["x"].to_numpy(float)
+    broken_from = _works_from(list(a["label"]), {BREAKS})
+    zero = a[a["x"] == 0.0]
+    pos = a[a["x"] > 0]
+    cost = (((float(zero["pnl_mean"].iloc[0]) - pos["pnl_mean"]) / (pos["fills_mean"] * pos["x"]))
+            .median() if len(zero) and len(pos) else math.nan)
+    return ImpactSummary(
+        adverse_crosses_spread=_crossing(x, a["adverse_share"], 1.0),
+        pnl_zero=_crossing(x, -a["pnl_mean"], 0.0),
+        sharpe_breaks=_crossing(x, -a["sharpe"], -breaks_sharpe),
+        breaks_from=x[broken_from] if broken_from is not None else math.nan,
+        cost_per_fill=float(cost),
+        adverse_per_impact=float((-pos["adverse_per_fill"] / pos["x"]).median())
+        if len(pos) else math.nan)
+
+
+def _impact_figure(ctx, sweeps, settings, base) -> None:
+    imp = sweeps[sweeps["sweep"] == "impact"]
+    summary = impact_summary(sweeps, settings.breaks_sharpe)
+    a = imp[imp["strategy"] == "AS"].sort_values("x")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.6))
+    left.plot(a["x"], a["spread_per_fill"], "o-", label="spread earned per fill (AS)")
+    left.plot(a["x"], -a["adverse_per_fill"], "s-",
+              label=f"adverse move per fill, {base.adverse_selection_steps} steps (AS)")
+    zero = a[a["x"] == 0.0]
+    if len(zero):
+        lost = (float(zero["pnl_mean"].iloc[0]) - a["pnl_mean"]) / a["fills_mean"]
+        left.plot(a["x"], lost, "^-", label="PnL lost per fill vs impact 0 (AS)")
+    left.plot(a["x"], a["x"], color="0.6", ls="--", lw=0.8, label="impact")
+    left.plot(a["x"], a["x"] / 2, color="0.6", ls=":", lw=0.8, label="impact / 2")
+    for value, colour, name in ((summary.adverse_crosses_spread, "black", "adverse = spread"),
+                                (summary.breaks_from, LABEL_COLORS[BREAKS], "AS breaks from")):
+        if math.isfinite(value):
+            left.axvline(value, color=colour, lw=1, ls="-.", label=f"{name}: {value:.3g}")
+    left.set_xlabel(_SWEEP_AXES["impact"])
+    left.set_ylabel("price units per fill")
+    left.legend(fontsize=7)
+    for strategy in dict.fromkeys(imp["strategy"]):
+        rows = imp[imp["strategy"] == strategy].sort_values("x")
+        right.errorbar(rows["x"], rows["pnl_mean"],
+                       yerr=[rows["pnl_mean"] - rows["pnl_ci_low"],
+                             rows["pnl_ci_high"] - rows["pnl_mean"]],
+                       lw=1, capsize=2, label=strategy, zorder=1)
+        right.scatter(rows["x"], rows["pnl_mean"], c=[LABEL_COLORS[x] for x in rows["label"]],
+                      edgecolors="black", s=25, zorder=2)
+    right.axhline(0.0, color="black", lw=0.6)
+    right.set_xlabel(_SWEEP_AXES["impact"])
+    right.set_ylabel("mean session PnL (95% CI); marker colour = region")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    half0, half_avg = as_half_spread(base, settings.gamma)
+    spread = float(a["spread_per_fill"].mean())
+    ctx.figure(fig, "regime_sweep_impact", "Permanent impact: adverse selection per fill "
+               "against the spread earned per fill",
+               f"AS earns {spread:.3g} per fill at every impact (its quotes ignore the impact; "
+               f"its AS half-spread at q = 0 is {half0:.3g} at t = 0, {half_avg:.3g} on average "
+               f"over the session). The adverse move measured over "
+               f"{base.adverse_selection_steps} steps is about {summary.adverse_per_impact:.2f} "
+               f"x impact and reaches the spread per fill at impact "
+               f"{summary.adverse_crosses_spread:.3g}; the PnL lost to impact is about "
+               f"{summary.cost_per_fill:.2f} x impact per fill (a round trip pays the impact "
+               f"once: the maker's own opposite fill moves the mid back), so the mean PnL "
+               f"reaches 0 at impact {summary.pnl_zero:.3g}. Right: mean PnL per strategy, "
+               f"markers coloured by the cell's label.")
 
 
 def _display(frame: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -874,6 +1027,7 @@ def _failure_modes(ctx, grid, sweeps, settings, base, ref_i, ref_j, with_glft) -
     la = grid[(grid["i"] == ref_i) & (grid["j"] <= ref_j)].sort_values(["j", "strategy"],
                                                                        ascending=[False, True])
     tox = sweeps[sweeps["sweep"] == "toxicity"].sort_values(["x", "strategy"])
+    imp = sweeps[sweeps["sweep"] == "impact"].sort_values(["x", "strategy"])
     jumps = sweeps[sweeps["sweep"] == "jump_intensity"].sort_values(["x", "strategy"])
     fixes = "Fixes on the same cells (same paths): "
 
@@ -928,15 +1082,18 @@ def _failure_modes(ctx, grid, sweeps, settings, base, ref_i, ref_j, with_glft) -
         f"{_ci(last['pnl_mean'], last['pnl_ci_low'], last['pnl_ci_high'])}. AS labels: "
         f"{_describe_labels(a, 'x')}. "
         + ("Adverse selection eats the whole spread here. " if last["adverse_share"] >= 1 else
-           f"In this model adverse selection cannot eat the whole spread at these parameters: "
-           f"the informed flow knows only the next step's move, so it takes at most toxicity x "
-           f"E|dS| = {cap:.3g} per fill, {ratio:.2f} of the spread earned per fill (and the "
-           f"cap shrinks like sqrt(dt)); it would take all of it only where toxicity x sigma "
-           f"sqrt(2 dt / pi) reaches the spread earned per fill. " if ratio < 1 else
+           f"This informed flow cannot eat the whole spread at these parameters: it knows only "
+           f"the next step's move, so it takes at most toxicity x E|dS| = {cap:.3g} per fill, "
+           f"{ratio:.2f} of the spread earned per fill (and the cap shrinks like sqrt(dt)); it "
+           f"would take all of it only where toxicity x sigma sqrt(2 dt / pi) reaches the "
+           f"spread earned per fill. The permanent-impact flow below has no such cap. "
+           if ratio < 1 else
            f"The one-step cap toxicity x E|dS| = {cap:.3g} per fill is {ratio:.2f} times the "
            f"spread earned per fill, but the measured share stays below 1. ")
         + fixes + "; ".join(_fix_effects(tox, "x")) + ".",
         title="Failure mode: toxic flow")
+    if len(imp):
+        _impact_paragraph(ctx, imp, settings, base)
 
     # Jumps.
     a = jumps[jumps["strategy"] == "AS"].sort_values("x")
@@ -972,6 +1129,7 @@ def _failure_modes(ctx, grid, sweeps, settings, base, ref_i, ref_j, with_glft) -
     for mode, rows, key, name in (("high volatility", hv, "sigma", "sigma"),
                                   ("low arrival rate", la, "A", "A"),
                                   ("toxic flow", tox, "x", "toxicity"),
+                                  ("toxic flow (impact)", imp, "x", "impact"),
                                   ("jumps", jumps, "x", "jump intensity")):
         frames.append(rows.assign(failure_mode=mode,
                                   cell=[f"{name}={v:.3g}" for v in rows[key]]))
@@ -979,7 +1137,8 @@ def _failure_modes(ctx, grid, sweeps, settings, base, ref_i, ref_j, with_glft) -
     columns = ["failure_mode", "cell", "strategy", "label", "sharpe", "pnl_mean", "pnl_ci_low",
                "pnl_ci_high", "delta_pnl_mean", "delta_pnl_ci_low", "delta_pnl_ci_high",
                "p_loss", "fills_mean", "max_abs_q_mean", "adverse_share",
-               "inventory_risk_share", "sigma", "A", "toxicity", "jump_intensity", "seed"]
+               "inventory_risk_share", "sigma", "A", "toxicity", "impact", "jump_intensity",
+               "seed"]
     display = pd.DataFrame({
         "failure mode": table["failure_mode"], "cell": table["cell"],
         "strategy": table["strategy"], "label": table["label"],
@@ -997,8 +1156,83 @@ def _failure_modes(ctx, grid, sweeps, settings, base, ref_i, ref_j, with_glft) -
     ctx.table(table[columns], "regime_sweep_fixes", "Failure modes and what the fixes do to "
               "the same cells", f"High volatility: the grid column A = {A_ref:.3g}, sigma from "
               f"{sigma_ref:.3g} up; low arrival rate: the grid row sigma = {sigma_ref:.3g}, A "
-              f"from {A_ref:.3g} down; toxic flow and jumps: their 1-D sweeps. PnL changes are "
+              f"from {A_ref:.3g} down; toxic flow (toxicity and permanent impact) and jumps: "
+              f"their 1-D sweeps. PnL changes are "
               "paired differences on the same paths (same seed per cell).", display=display)
+
+
+def _impact_paragraph(ctx, imp: pd.DataFrame, settings: Settings, base: MarketParams) -> None:
+    """The permanent-impact failure mode: where AS breaks and what the widening does there."""
+    summary = impact_summary(imp, settings.breaks_sharpe)
+    a = imp[imp["strategy"] == "AS"].sort_values("x").set_index("x", drop=False)
+    first, last = a.iloc[0], a.iloc[-1]
+    half0, half_avg = as_half_spread(base, settings.gamma)
+    spread = float(a["spread_per_fill"].mean())
+    h = base.adverse_selection_steps
+    text = (
+        f"With permanent impact I per share filled (the informed flow's information stays in "
+        f"the mid: after the makers buy, the mid falls by I per share), AS ignores I, so its "
+        f"quotes and, on the same paths, its fills do not change: it earns {spread:.3g} per "
+        f"fill ({a['fills_mean'].mean():.3g} fills per path; the AS half-spread at q = 0 is "
+        f"{half0:.3g} at t = 0 and {half_avg:.3g} on average). Over I = {first['x']:g} to "
+        f"{last['x']:g} ({last['x'] / spread:.2g} times the spread per fill) the mid moves "
+        f"about {summary.adverse_per_impact:.2f} x I against each fill in the {h} steps after "
+        f"it, and the adverse-selection share of the spread reaches 1 at I = "
+        f"{summary.adverse_crosses_spread:.3g} (interpolated). The PnL lost to impact is about "
+        f"{summary.cost_per_fill:.2f} x I per fill, not I: a round trip (a buy, then a sell) "
+        f"pays the impact once, because the maker's own opposite fill moves the mid back (less "
+        f"than I/2 for fills offset by an opposite fill in the same step, more for the "
+        f"inventory still held at T). So the spread is eaten when about I/2, not I, reaches "
+        f"the spread per fill: the mean PnL reaches 0 at I = {summary.pnl_zero:.3g} and the "
+        f"Sharpe ratio falls to {settings.breaks_sharpe:g} at I = {summary.sharpe_breaks:.3g} "
+        f"(both interpolated). AS labels: {_describe_labels(a, 'x')}. ")
+    if math.isfinite(summary.breaks_from):
+        b = a.loc[summary.breaks_from]
+        before = a[a["x"] < summary.breaks_from]
+        text += (f"**AS breaks from I = {b['x']:g} on** ({b['why']}): Sharpe {b['sharpe']:.3g} "
+                 f"+/- {Z95 * b['sharpe_se']:.2g}, mean PnL "
+                 f"{_ci(b['pnl_mean'], b['pnl_ci_low'], b['pnl_ci_high'])} (at I = 0: "
+                 f"{_ci(first['pnl_mean'], first['pnl_ci_low'], first['pnl_ci_high'])}), P(loss) "
+                 f"{b['p_loss']:.3f} [{b['p_loss_ci_low']:.3f}, {b['p_loss_ci_high']:.3f}], "
+                 f"adverse move {-b['adverse_per_fill']:.3g} per fill against "
+                 f"{b['spread_per_fill']:.3g} earned (adverse share {b['adverse_share']:.3g} "
+                 f"+/- {Z95 * b['adverse_share_se']:.2g}), inventory share of the PnL variance "
+                 f"{b['inventory_risk_share']:.2f}")
+        if len(before):
+            p = before.iloc[-1]
+            text += (f"; at I = {p['x']:g} it is {p['label']} (Sharpe {p['sharpe']:.3g}, "
+                     f"P(loss) {p['p_loss']:.3f}, adverse share {p['adverse_share']:.3g})")
+        text += ". "
+        fix = imp[(imp["strategy"] == "AS + impact widening")].set_index("x", drop=False)
+        if summary.breaks_from in fix.index:
+            f = fix.loc[summary.breaks_from]
+            text += (f"The impact widening (each AS depth + I: the Glosten–Milgrom maker quotes "
+                     f"its half-spread around the post-trade mid) at I = {f['x']:g}: "
+                     f"{f['label']}, Sharpe {f['sharpe']:.3g} +/- {Z95 * f['sharpe_se']:.2g}, "
+                     f"mean PnL {_ci(f['pnl_mean'], f['pnl_ci_low'], f['pnl_ci_high'])}, a "
+                     f"paired change vs AS of "
+                     f"{_ci(f['delta_pnl_mean'], f['delta_pnl_ci_low'], f['delta_pnl_ci_high'])} "
+                     f"on the same paths; it trades {f['fills_mean']:.3g} times per path instead "
+                     f"of {b['fills_mean']:.3g}, earning {f['spread_per_fill']:.3g} per fill of "
+                     f"which adverse selection takes {f['adverse_share']:.2f}. ")
+            g = fix.iloc[-1]
+            if g["x"] != f["x"]:
+                delta = _ci(g["delta_pnl_mean"], g["delta_pnl_ci_low"], g["delta_pnl_ci_high"])
+                text += (f"At I = {g['x']:g} it is {g['label']} (Sharpe {g['sharpe']:.3g}, mean "
+                         f"PnL {_ci(g['pnl_mean'], g['pnl_ci_low'], g['pnl_ci_high'])}, "
+                         f"{g['fills_mean']:.3g} fills per path, paired change vs AS {delta})")
+                if g["fills_mean"] < f["fills_mean"] and g["pnl_ci_low"] > 0:
+                    text += (": the widening keeps the mean PnL positive by trading less and "
+                             "less, so under strong impact it stops making a market rather than "
+                             "losing. ")
+                else:
+                    text += ". "
+    else:
+        text += (f"AS does not break anywhere in this sweep (up to I = {last['x']:g}); extend "
+                 f"`impacts` to find the boundary. ")
+    ctx.paragraph(text + "Fixes on the same cells (same paths): "
+                  + "; ".join(_fix_effects(imp, "x")) + ".",
+                  title="Failure mode: toxic flow (permanent impact)")
 
 
 def _competition_paragraph(ctx) -> None:

@@ -179,7 +179,8 @@ def test_bad_batch_shape_raises_value_error_naming_it(name, kwargs):
 
 def test_permanent_impact_moves_the_mid_against_every_fill_by_impact_per_share():
     # Same seed with and without impact: the mid differs by exactly -impact x (net shares
-    # the makers bought so far), and adverse selection per fill is -impact on average or worse.
+    # the makers bought so far), and adverse selection per fill is clearly negative (less than
+    # -impact in size: a maker's own opposite fill moves the mid back within the window).
     params = MarketParams(T=0.2, q0=0.0)
     impact = 0.05
     plain, informed = Market(params, 200), Market(params.replace(impact=impact), 200)

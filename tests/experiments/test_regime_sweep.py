@@ -1,6 +1,7 @@
 """The regime sweep: the classification on hand-made inputs, the metrics, the model extensions it
-relies on (off: byte-identical to the plain model; toxic flow: adverse selection), and the
-experiment end to end (outputs written, identical for 1 and 2 workers and on Dask)."""
+relies on (off: byte-identical to the plain model; toxic flow and permanent impact: adverse
+selection), and the experiment end to end (outputs written, identical for 1 and 2 workers and
+on Dask)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,7 @@ def test_inconsistent_criteria_raise_value_error_naming_the_field(field, value):
 
 @pytest.mark.parametrize("section, key", [
     ("paths: 0", "paths"), ("toxicities: [0.0, 1.5]", "toxicities"),
+    ("impacts: [-0.1, 0.5]", "impacts"), ("impacts: [0.5, 0.2]", "impacts"),
     ("A_multipliers: [1.0, 0.5]", "A_multipliers"), ("sigma_multipliers: []", "sigma_multipliers"),
     ("jump_std: -1.0", "jump_std"), ("works_sharpe: 0.1", "works_sharpe"),
     ("position_limit: 2.5", "position_limit"),
@@ -175,6 +177,47 @@ def test_toxicity_widening_is_the_expected_one_step_move_times_toxicity():
     assert widening == [0.0, pytest.approx(0.5 * 2.0 * math.sqrt(2 * 0.005 / math.pi))]
 
 
+def test_impact_widening_moves_each_depth_by_the_impact():
+    cells = rs.build_cells(rs.Settings(impacts=(0.0, 0.7)), MarketParams(), _seed_for, 10,
+                           with_glft=False)
+    imp = [c for c in cells if c.sweep == "impact"]
+    assert [c.params.impact for c in imp] == [0.0, 0.7]
+    assert all(c.seed == _seed_for(rs.IMPACT_SWEEP, c.i, 0) for c in imp)
+    widening = [s.widen for c in imp for s in c.strategies if "impact" in s.name]
+    assert widening == [0.0, 0.7]
+
+
+def _impact_rows(x, label, pnl, sharpe, adverse_share, fills=10.0, adverse_per_fill=None):
+    return pd.DataFrame({
+        "sweep": "impact", "strategy": "AS", "x": x, "label": label, "pnl_mean": pnl,
+        "sharpe": sharpe, "adverse_share": adverse_share, "fills_mean": fills,
+        "adverse_per_fill": (adverse_per_fill if adverse_per_fill is not None
+                             else -0.5 * np.asarray(x))})
+
+
+def test_impact_summary_interpolates_the_crossings_on_a_hand_made_sweep():
+    rows = _impact_rows(x=[0.0, 1.0, 2.0, 3.0],
+                        label=[rs.WORKS, rs.DEGRADED, rs.BREAKS, rs.BREAKS],
+                        pnl=[40.0, 20.0, -20.0, -40.0], sharpe=[8.0, 2.0, -1.0, -2.0],
+                        adverse_share=[0.0, 0.5, 1.5, 2.0])
+    s = rs.impact_summary(rows, breaks_sharpe=0.5)
+    assert s.breaks_from == 2.0
+    assert s.adverse_crosses_spread == pytest.approx(1.5)     # 0.5 -> 1.5 between 1 and 2
+    assert s.pnl_zero == pytest.approx(1.5)                   # 20 -> -20 between 1 and 2
+    assert s.sharpe_breaks == pytest.approx(1.5)              # 2 -> -1 crosses 0.5 at 1.5
+    # (40 - pnl) / (fills x I): 2, 3, 2.67 -> median 2.67; adverse per fill / I = 0.5.
+    assert s.cost_per_fill == pytest.approx(8 / 3)
+    assert s.adverse_per_impact == pytest.approx(0.5)
+
+
+def test_impact_summary_is_nan_where_the_sweep_does_not_reach_the_boundary():
+    rows = _impact_rows(x=[0.0, 1.0], label=[rs.WORKS, rs.WORKS], pnl=[40.0, 30.0],
+                        sharpe=[8.0, 6.0], adverse_share=[0.0, 0.4])
+    s = rs.impact_summary(rows, breaks_sharpe=0.5)
+    assert all(math.isnan(v) for v in (s.breaks_from, s.adverse_crosses_spread, s.pnl_zero,
+                                       s.sharpe_breaks))
+
+
 def test_strategies_at_a_cell_see_the_same_paths_and_the_reference_delta_is_zero():
     params = MarketParams(T=0.1)
     cell = rs.Cell("grid", 0, 0, 1.0, 1.0, params,
@@ -199,19 +242,21 @@ PLAIN = MarketParams(T=0.25)     # 50 steps of the AS 2008 market
 
 @pytest.mark.parametrize("off", [
     dict(toxicity=0.0),
+    dict(impact=0.0),
     dict(jump_intensity=0.0, jump_std=3.0),
     dict(jump_intensity=50.0, jump_std=0.0),
     dict(vol_of_vol=0.0, vol_mean_reversion=123.0),
     dict(toxicity=0.0, jump_intensity=0.0, jump_std=3.0, vol_of_vol=0.0,
          vol_mean_reversion=0.5),
-], ids=["toxicity", "jumps-intensity", "jumps-std", "stochastic-vol", "all"])
+], ids=["toxicity", "impact", "jumps-intensity", "jumps-std", "stochastic-vol", "all"])
 def test_extensions_switched_off_reproduce_the_plain_model_byte_for_byte(off):
     plain, other = _frame(PLAIN), _frame(PLAIN.replace(**off))
     assert list(plain.columns) == list(other.columns)
     assert plain.to_numpy().tobytes() == other.to_numpy().tobytes()
 
 
-@pytest.mark.parametrize("on", [dict(toxicity=0.3), dict(jump_intensity=20.0, jump_std=0.5),
+@pytest.mark.parametrize("on", [dict(toxicity=0.3), dict(impact=0.2),
+                                dict(jump_intensity=20.0, jump_std=0.5),
                                 dict(vol_of_vol=1.0)])
 def test_extensions_switched_on_change_the_results(on):
     assert not _frame(PLAIN).equals(_frame(PLAIN.replace(**on)))
@@ -234,6 +279,41 @@ def test_toxic_flow_makes_adverse_selection_per_fill_significantly_negative():
     assert -1.5 * cap < per_fill < -0.25 * cap
 
 
+ONE_STEP = PLAIN.replace(adverse_selection_steps=1)    # adverse move over the fill's own step
+
+
+def test_permanent_impact_makes_adverse_selection_per_fill_about_minus_impact():
+    # 1,000 paths x 50 steps, about 20 fills a path; t over paths. Over one step a fill moves
+    # the mid by exactly -impact unless an opposite fill in the same step offsets it, so per
+    # fill the adverse move is between -impact and -impact x (share of fills not offset).
+    impact = 0.5
+    paths = _frame(ONE_STEP.replace(impact=impact), seed=21, n_paths=1000)
+    adverse, fills = paths["adverse_selection"].to_numpy(), paths["fills"].to_numpy(float)
+    t = adverse.mean() / (adverse.std(ddof=1) / np.sqrt(adverse.size))
+    assert t < -4.0
+    per_fill = adverse.sum() / fills.sum()
+    se = np.std(adverse - per_fill * fills, ddof=1) / (np.sqrt(adverse.size) * fills.mean())
+    assert -impact - 4 * se < per_fill < -0.5 * impact
+
+
+def test_impact_is_paid_once_per_round_trip_on_every_path():
+    # Same seed with and without impact: AS quotes do not depend on the mid, so the fills are
+    # identical, and with a one-step window the impact's share of adverse selection is
+    # -impact x sum over steps of (net shares bought)^2, between -impact x fills and 0. The
+    # PnL lost is impact x (sum net^2 + q_T^2) / 2: half the adverse move (the maker's own
+    # opposite fills move the mid back) plus the terminal inventory's share.
+    impact = 0.5
+    plain = _frame(ONE_STEP, seed=5, n_paths=300)
+    informed = _frame(ONE_STEP.replace(impact=impact), seed=5, n_paths=300)
+    assert plain["fills"].equals(informed["fills"])
+    q_T = informed["terminal_inventory"].to_numpy()
+    from_impact = (informed["adverse_selection"] - plain["adverse_selection"]).to_numpy()
+    assert np.all(from_impact <= 1e-9)
+    assert np.all(from_impact >= -impact * informed["fills"].to_numpy() - 1e-9)
+    lost = (plain["terminal_pnl"] - informed["terminal_pnl"]).to_numpy()
+    np.testing.assert_allclose(lost, -from_impact / 2 + impact * q_T**2 / 2, atol=1e-9)
+
+
 def test_uninformed_flow_has_no_significant_adverse_selection():
     _, t = _adverse_t_stat(PLAIN)
     assert abs(t) < 4.0
@@ -252,13 +332,16 @@ experiments:
     k_multipliers: [1.0, 8.0]
     gammas: [0.1, 3.0]
     toxicities: [0.0, 1.0]
+    impacts: [0.0, 2.0]
     jump_intensities: [0.0, 64.0]
 """
 
 OUTPUTS = ("figures/regime_sweep_regions.png", "figures/regime_sweep_metrics.png",
            "figures/regime_sweep_1d.png", "figures/regime_sweep_toxicity.png",
+           "figures/regime_sweep_impact.png",
            *(f"tables/regime_sweep_{name}.{ext}" for name in
-             ("grid", "boundary", "boundary_sigma", "1d", "fixes") for ext in ("csv", "md")))
+             ("grid", "boundary", "boundary_sigma", "boundary_1d", "1d", "fixes")
+             for ext in ("csv", "md")))
 
 
 def _small_config(tmp_path: Path) -> Path:
@@ -289,8 +372,22 @@ def test_quick_run_of_the_shipped_config_writes_heatmaps_tables_and_report(tmp_p
     assert len(boundary) == len(settings.sigma_multipliers)
     report = (out / "REPORT.md").read_text()
     for heading in ("Failure mode: high volatility", "Failure mode: low arrival rate",
-                    "Failure mode: toxic flow", "Failure mode: many competitors"):
+                    "Failure mode: toxic flow", "Failure mode: toxic flow (permanent impact)",
+                    "Failure mode: many competitors"):
         assert heading in report
+    # The impact sweep: every impact and strategy, with the impact widening on the same seed.
+    sweeps = pd.read_csv(out / "tables" / "regime_sweep_1d.csv")
+    imp = sweeps[sweeps["sweep"] == "impact"]
+    assert sorted(imp.loc[imp["strategy"] == "AS", "impact"]) == list(settings.impacts)
+    assert (imp["n_paths"] == load_config().quick_paths).all()
+    widened = imp[imp["strategy"] == "AS + impact widening"]
+    assert len(widened) == len(settings.impacts)
+    assert list(widened["seed"]) == list(imp.loc[imp["strategy"] == "AS", "seed"])
+    # At the largest impact adverse selection takes a significant share of the spread.
+    top = imp[(imp["strategy"] == "AS") & (imp["impact"] == settings.impacts[-1])].iloc[0]
+    assert top["adverse_per_fill"] < 0 and top["adverse_share"] > 4 * top["adverse_share_se"]
+    fixes = pd.read_csv(out / "tables" / "regime_sweep_fixes.csv")
+    assert "toxic flow (impact)" in set(fixes["failure_mode"])
 
 
 def test_competition_tables_in_the_same_out_are_cited(tmp_path, cli):
@@ -310,7 +407,7 @@ def test_results_are_identical_for_one_and_two_workers(tmp_path, cli):
     assert cli("regime_sweep", "--quick", "--config", str(config), "--workers", "2",
                "--out", str(two)) == 0
     first = _tables(one)
-    assert len(first) == 10 and first == _tables(two)
+    assert len(first) == 12 and first == _tables(two)
     assert (one / "report" / "regime_sweep.md").read_bytes() == \
         (two / "report" / "regime_sweep.md").read_bytes()
 
