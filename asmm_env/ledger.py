@@ -57,9 +57,18 @@ class Ledger:
         self._pending_net.fill(0.0)
         self._step = 0
 
-    def record_fills(self, mid: np.ndarray, depths: np.ndarray, volume: np.ndarray) -> None:
+    def record_fills(self, mid: np.ndarray, depths: np.ndarray, volume: np.ndarray,
+                     fill_mid: np.ndarray | None = None) -> None:
         """Book the step's fills: ``volume`` shares (n_paths, n_agents, 2) at the quotes
-        ``depths`` (same shape, (bid, ask)) around ``mid`` (n_paths,)."""
+        ``depths`` (same shape, (bid, ask)) around ``mid`` (n_paths,).
+
+        ``fill_mid`` (same shape as ``volume``, optional): the volume-weighted mid at the fills
+        of each side, when the mid moves within the step (an event-driven book fills at
+        several mids). The fills are then at ``fill_mid -/+ depths``, and the filled shares
+        were not held while the mid went from ``mid`` to ``fill_mid``: that part,
+        ``side * volume * (mid - fill_mid)``, is booked to ``inventory_pnl`` and to
+        ``adverse_selection``, so the identities hold with ``record_move(mid, new_mid)``.
+        """
         bought, sold = volume[..., 0], volume[..., 1]
         slot = self._step % self.horizon
         net = np.subtract(bought, sold, out=self._pending_net[slot])   # kept for adverse sel.
@@ -70,6 +79,13 @@ class Ledger:
         self.spread_capture += edge
         edge -= np.multiply(net, mid[:, None], out=self._tmp)
         self.cash += edge
+        if fill_mid is not None:
+            late = np.multiply(bought, np.subtract(mid[:, None], fill_mid[..., 0]),
+                               out=self._tmp)
+            late -= sold * np.subtract(mid[:, None], fill_mid[..., 1])
+            self.cash += late
+            self.inventory_pnl += late
+            self.adverse_selection += late
         self.inventory += net
         if self.fee:
             fees = np.add(bought, sold, out=self._tmp)

@@ -1,0 +1,116 @@
+"""Speed of the limit order book against the bare-numpy reference kernel, in one run.
+
+Prints one JSON line per measurement and a summary table:
+
+* events per second of :class:`asmm_env.lob.LimitOrderBook` in the reference kernel's
+  setting (one level per side, one unit order per side re-joining at the back after a
+  fill, L = 1, C = 0.2, M = 0.6, new queues 1 + Poisson(5), no market-order boost), every
+  path doing one event per iteration (``simulate_events``), next to
+  ``../shared/bench/reference_lob_kernel.py`` at the same path counts (1k, 10k, 100k by
+  default), and their ratio (ours / reference; above 1 is faster);
+* for information, events per second of whole decision steps in the default setting
+  (three levels, ``step`` with its clock, working sets and ledger), where the event count
+  is the total event rate times the simulated time.
+
+Usage: ``python benchmarks/bench_lob.py [N_PATHS ...] [--events 500] [--repeats 3]``.
+Medians of ``--repeats`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from asmm_env.lob import BookParams, LimitOrderBook
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench"
+REFERENCE_SETTING = dict(n_levels=1, limit_rate=1.0, cancel_rate=0.2, market_rate=0.6,
+                         market_boost=0.0, refill=5.0)
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def book_events_per_second(n_paths: int, n_events: int, repeats: int) -> float:
+    """Events per second of the book in the reference setting (one event per path per
+    iteration; the book is built and reset outside the timing, as the reference's arrays
+    are allocated inside its timing: that favours neither much)."""
+    params = BookParams(**REFERENCE_SETTING)
+    times = []
+    for r in range(repeats):
+        book = LimitOrderBook(params, n_paths)
+        book.reset(np.random.default_rng(r))
+        book.set_quotes(np.zeros((n_paths, 1, 2), dtype=np.int64))
+        t0 = time.perf_counter()
+        book.simulate_events(n_events)
+        times.append(time.perf_counter() - t0)
+    return n_paths * n_events / _median(times)
+
+
+def stepped_events_per_second(n_paths: int, horizon: float, repeats: int) -> tuple[float, float]:
+    """(events per second, path-steps per second) of ``step`` in the default setting, the
+    agent at both best queues; events counted from the event rates of the final state times
+    the simulated time (the rates are stationary)."""
+    params = BookParams(T=horizon)
+    offsets = np.zeros((n_paths, 1, 2), dtype=np.int64)
+    times, rate = [], 0.0
+    for r in range(repeats):
+        book = LimitOrderBook(params, n_paths)
+        book.reset(np.random.default_rng(r))
+        t0 = time.perf_counter()
+        while not book.done:
+            book.step(offsets)
+        times.append(time.perf_counter() - t0)
+        rate = float(book.event_rates().sum(axis=1).mean())
+    seconds = _median(times)
+    return n_paths * horizon * rate / seconds, n_paths * params.n_steps / seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", type=int, default=[1_000, 10_000, 100_000])
+    parser.add_argument("--events", type=int, default=500, help="events per path per run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--horizon", type=float, default=30.0,
+                        help="simulated time of the stepped measurement (dt = 1)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REFERENCE))
+    import reference_lob_kernel
+
+    rows = []
+    for n in args.paths:
+        ours = book_events_per_second(n, args.events, args.repeats)
+        ref = reference_lob_kernel.events_per_second(n, repeats=args.repeats,
+                                                     n_events=args.events)
+        row = {"what": "book_vs_reference", "n_paths": n, "ours_events_per_s": round(ours),
+               "reference_events_per_s": round(ref), "ratio": round(ours / ref, 3)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    for n in args.paths:
+        events, steps = stepped_events_per_second(n, args.horizon, args.repeats)
+        row = {"what": "stepped_default", "n_paths": n, "events_per_s": round(events),
+               "path_steps_per_s": round(steps)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    print("\n| measurement | ours (events/s) | reference (events/s) | ratio |")
+    print("|---|---|---|---|")
+    for row in rows:
+        if row["what"] == "book_vs_reference":
+            print(f"| book, reference setting, {row['n_paths']:,} paths | "
+                  f"{row['ours_events_per_s']:,} | {row['reference_events_per_s']:,} | "
+                  f"{row['ratio']} |")
+        else:
+            print(f"| step(), default setting, {row['n_paths']:,} paths "
+                  f"({row['path_steps_per_s']:,} path-steps/s) | {row['events_per_s']:,} "
+                  f"| - | - |")
+
+
+if __name__ == "__main__":
+    main()
