@@ -1,9 +1,11 @@
 """The one Policy protocol every baseline (and a user's own policy) implements.
 
-``policy.act(observation) -> action``: observation ``(3,)`` or ``(n, 3)`` = (mid, inventory,
-time_remaining) as the envs emit it; action ``(2,)`` or ``(n, 2)`` in the envs' units,
-``(bid_depth, ask_depth) / depth_bound`` in [-1, 1]. Vectorised: one call serves one path or
-a batch of paths. Policies are fixed (no learning) and deterministic unless documented.
+``policy.act(observation) -> action``: observation ``(d,)`` or ``(n, d)`` whose first three
+entries are (mid, inventory, time_remaining), as every env emits them (d = 3 for the AS envs;
+the order-book env appends book features after them); action ``(2,)`` or ``(n, 2)`` in the
+envs' units, ``(bid_depth, ask_depth) / depth_bound`` in [-1, 1]. Vectorised: one call
+serves one path or a batch of paths. Policies are fixed (no learning) and deterministic
+unless documented.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ class DepthPolicy:
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         observation = np.asarray(observation, dtype=np.float64)
-        if observation.ndim not in (1, 2) or observation.shape[-1] != 3:
-            raise ValueError("observation must have shape (3,) or (n, 3) = (mid, inventory, "
-                             f"time_remaining), got shape {observation.shape}")
+        if observation.ndim not in (1, 2) or observation.shape[-1] < 3:
+            raise ValueError("observation must have shape (d,) or (n, d), d >= 3, starting "
+                             f"(mid, inventory, time_remaining), got shape {observation.shape}")
         bid, ask = self.depths(observation)
         return depths_to_action(bid, ask, self.depth_bound)

@@ -75,11 +75,19 @@ def test_bad_constructor_argument_raises_value_error_naming_it(name, value):
         AvellanedaStoikovPolicy(gamma, **kwargs)
 
 
-@pytest.mark.parametrize("shape", [(2,), (4,), (5, 2), (2, 3, 3), ()])
+@pytest.mark.parametrize("shape", [(2,), (5, 2), (2, 3, 3), ()])
 def test_misshapen_observation_raises_value_error_naming_it(shape):
     policy = AvellanedaStoikovPolicy.from_env(PARAMS, 0.1)
-    with pytest.raises(ValueError, match=r"^observation must have shape \(3,\) or \(n, 3\)"):
+    with pytest.raises(ValueError, match=r"^observation must have shape \(d,\) or \(n, d\)"):
         policy.act(np.ones(shape))
+
+
+def test_extra_observation_features_after_the_first_three_are_ignored():
+    # The order-book env appends book features after (mid, inventory, time_remaining).
+    policy = AvellanedaStoikovPolicy.from_env(PARAMS, 0.1)
+    obs = np.array([[100.0, 3.0, 0.4], [99.0, -2.0, 0.9]])
+    extended = np.hstack([obs, np.full((2, 5), 7.0)])
+    np.testing.assert_array_equal(policy.act(extended), policy.act(obs))
 
 
 def test_from_env_rejects_objects_without_market_params():
