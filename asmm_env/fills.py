@@ -76,7 +76,7 @@ class IntensityFills:
         # arithmetic); the returned volume is overwritten by the next step.
         shape = (n_paths, n_agents, 2)
         self._u, self._p = np.empty(shape), np.empty(shape)
-        self._filled, self._volume = np.empty(shape, dtype=bool), np.empty(shape)
+        self._volume = np.empty(shape)
 
     def fill(self, mid, depths, allowed, dS, dt, rng):
         u = rng.random(out=self._u)
@@ -94,10 +94,12 @@ class IntensityFills:
             np.expm1(p, out=p)
             np.negative(p, out=p)
         # "linear": u < lambda dt is u < min(lambda dt, 1), as u < 1.
-        filled = np.less(u, p, out=self._filled)
+        volume = np.less(u, p, out=self._volume)       # 1.0 where filled, written as float
         if allowed is not None:
-            filled &= allowed
-        return np.multiply(filled, self.order_size, out=self._volume)
+            volume *= allowed
+        if self.order_size != 1.0:
+            volume *= self.order_size
+        return volume
 
 
 class ReachFills:

@@ -43,17 +43,18 @@ class Ledger:
         self.initial_value = np.zeros(self.shape)
         self._pending_net = np.zeros((horizon, *self.shape))   # signed shares filled at step i
         self._pending_mid = np.zeros((horizon, n_paths))        # mid at step i
-        # Scratch buffers: the hot path writes into these instead of fresh arrays.
-        self._edge, self._tmp = np.empty(self.shape), np.empty(self.shape)
         self._move = np.empty(n_paths)
+
+    # The public fields are never written in place: every update binds a new array, so an
+    # array handed out (a vector env's infos) keeps its step's values without a copy.
 
     def reset(self, q0: float | np.ndarray, mid: np.ndarray, cash0: float = 0.0) -> None:
         for name in FIELDS:
-            getattr(self, name).fill(0.0)
-        self.inventory[...] = q0
-        self.cash[...] = cash0
-        self.max_abs_inventory[...] = np.abs(self.inventory)
-        self.initial_value[...] = self.cash + self.inventory * mid[:, None]
+            setattr(self, name, np.zeros(self.shape))
+        self.inventory = self.inventory + q0
+        self.cash = self.cash + cash0
+        self.max_abs_inventory = np.abs(self.inventory)
+        self.initial_value = self.cash + self.inventory * mid[:, None]
         self._pending_net.fill(0.0)
         self._step = 0
 
@@ -74,40 +75,42 @@ class Ledger:
         net = np.subtract(bought, sold, out=self._pending_net[slot])   # kept for adverse sel.
         self._pending_mid[slot] = mid
         # A fill at mid -/+ depth earns the depth per share against the mid.
-        edge = np.multiply(bought, depths[..., 0], out=self._edge)
-        edge += np.multiply(sold, depths[..., 1], out=self._tmp)
-        self.spread_capture += edge
-        edge -= np.multiply(net, mid[:, None], out=self._tmp)
-        self.cash += edge
+        edge = bought * depths[..., 0]
+        edge += sold * depths[..., 1]
+        self.spread_capture = self.spread_capture + edge
+        edge -= net * mid[:, None]
+        cash = self.cash + edge
         if fill_mid is not None:
-            late = np.multiply(bought, np.subtract(mid[:, None], fill_mid[..., 0]),
-                               out=self._tmp)
-            late -= sold * np.subtract(mid[:, None], fill_mid[..., 1])
-            self.cash += late
-            self.inventory_pnl += late
-            self.adverse_selection += late
-        self.inventory += net
+            late = bought * (mid[:, None] - fill_mid[..., 0])
+            late -= sold * (mid[:, None] - fill_mid[..., 1])
+            cash += late
+            self.inventory_pnl = self.inventory_pnl + late
+            self.adverse_selection = self.adverse_selection + late
+        self.inventory = self.inventory + net
         if self.fee:
-            fees = np.add(bought, sold, out=self._tmp)
-            fees *= self.fee
-            self.cash -= fees
-            self.fees -= fees
-        self.bid_fills += bought > 0
-        self.ask_fills += sold > 0
-        np.maximum(self.max_abs_inventory, np.abs(self.inventory, out=self._tmp),
-                   out=self.max_abs_inventory)
+            fees = self.fee * (bought + sold)
+            cash -= fees
+            self.fees = self.fees - fees
+        self.cash = cash
+        self.bid_fills = self.bid_fills + (bought > 0)
+        self.ask_fills = self.ask_fills + (sold > 0)
+        self.max_abs_inventory = np.maximum(self.max_abs_inventory, np.abs(self.inventory))
 
     def record_move(self, old_mid: np.ndarray, new_mid: np.ndarray, final: bool = False) -> None:
         """Mark the inventory to the new mid; settle fills made h steps ago (all, if final)."""
         move = np.subtract(new_mid, old_mid, out=self._move)
-        self.inventory_pnl += np.multiply(self.inventory, move[:, None], out=self._tmp)
+        inventory_pnl = self.inventory * move[:, None]
+        inventory_pnl += self.inventory_pnl
+        self.inventory_pnl = inventory_pnl
         self._step += 1
         slots = range(self.horizon) if final else (self._step % self.horizon,)
+        adverse = None
         for slot in slots:
             move = np.subtract(new_mid, self._pending_mid[slot], out=self._move)
-            self.adverse_selection += np.multiply(self._pending_net[slot], move[:, None],
-                                                  out=self._tmp)
+            settled = self._pending_net[slot] * move[:, None]
+            adverse = settled if adverse is None else adverse + settled
             self._pending_net[slot] = 0.0
+        self.adverse_selection = self.adverse_selection + adverse
 
     def pnl(self, mid: np.ndarray) -> np.ndarray:
         """Mark-to-market PnL since the start, price units x shares, (n_paths, n_agents)."""

@@ -68,8 +68,9 @@ def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarra
             f"action must have shape {expected} = (bid_depth, ask_depth) / depth_bound, "
             f"got shape {action.shape}"
         )
-    # max |a| is NaN or inf exactly when some entry is (one reduction: cheap at any size).
-    if not math.isfinite(np.abs(action).max()):
+    # The sum is finite when every entry is (one reduction, no temporary); only when it is
+    # not (a NaN or inf, or finite entries so huge that they overflow) look entry by entry.
+    if not math.isfinite(action.sum()) and not np.isfinite(action).all():
         raise ValueError("action must be finite (no NaN or inf), got "
                          + (repr(action) if action.size <= 8 else "non-finite entries"))
     depths = np.minimum(action, 1.0)
@@ -80,4 +81,8 @@ def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarra
 
 def depths_to_action(bid_depth: Any, ask_depth: Any, depth_bound: float) -> np.ndarray:
     """The action (..., 2) in [-1, 1] that quotes ``bid_depth`` and ``ask_depth`` (price units)."""
-    return np.stack(np.broadcast_arrays(bid_depth, ask_depth), axis=-1) / depth_bound
+    bid_depth, ask_depth = np.broadcast_arrays(bid_depth, ask_depth)
+    action = np.empty((*bid_depth.shape, 2))
+    np.divide(bid_depth, depth_bound, out=action[..., 0])
+    np.divide(ask_depth, depth_bound, out=action[..., 1])
+    return action

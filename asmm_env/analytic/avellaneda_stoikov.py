@@ -39,9 +39,11 @@ def optimal_depths(q, t, *, gamma: float, sigma: float, k: float, T: float,
     bid_depth, ask_depth : arrays, price units, broadcast of q and t. They can be negative
     (a quote through the mid) at large |q|.
     """
-    half = 0.5 * optimal_spread(t, gamma=gamma, sigma=sigma, k=k, T=T,
-                                include_time_term=include_time_term)
-    skew = np.asarray(q) * gamma * sigma**2 * (T - np.asarray(t))   # s - r
+    inventory_term = gamma * sigma**2 * (T - np.asarray(t))      # (s - r) / q
+    half = 1.0 / gamma * np.log1p(gamma / k)                      # half the constant spread
+    if include_time_term:
+        half = 0.5 * inventory_term + half
+    skew = np.asarray(q) * inventory_term                          # s - r
     return half + skew, half - skew
 
 

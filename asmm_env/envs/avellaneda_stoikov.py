@@ -26,6 +26,11 @@ INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "sprea
              "inventory_pnl", "adverse_selection", "fees")
 
 
+def _read_only(view: np.ndarray) -> np.ndarray:
+    view.flags.writeable = False
+    return view
+
+
 class _Face:
     """What the single and vector faces share: the market, the reward, observations, infos."""
 
@@ -260,10 +265,12 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
     def _infos(self) -> dict[str, np.ndarray]:
         led = self.market.ledger
         infos: dict[str, np.ndarray] = {}
+        # The ledger binds new arrays at every step, so views of them keep this step's values
+        # (no copy); they are read-only so that a user cannot corrupt the ledger through them.
         for key in LEDGER_KEYS:
-            infos[key] = getattr(led, key)[:, 0].copy()
-        infos["pnl"] = self._pnl[:, 0].copy()
-        infos["mid"] = self.market.mid.copy()
+            infos[key] = _read_only(getattr(led, key)[:, 0])
+        infos["pnl"] = _read_only(self._pnl[:, 0])
+        infos["mid"] = self.market.mid.copy()      # the market reuses its mid buffers
         for key in INFO_KEYS:
             infos["_" + key] = self._mask
         return infos
