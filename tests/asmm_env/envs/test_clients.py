@@ -70,3 +70,17 @@ def test_stable_baselines3_checks_and_trains_on_the_env():
     model.learn(total_timesteps=80)
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert action.shape == (2,) and np.isfinite(action).all()
+
+
+def test_vector_infos_keep_their_values_after_later_steps_and_are_read_only():
+    # Infos are views of the ledger without copies: the ledger must never write into them.
+    envs = gym.make_vec(ENV_ID, num_envs=50, vectorization_mode="vector_entry_point")
+    envs.reset(seed=5)
+    _, _, _, _, infos = envs.step(np.full((50, 2), 0.01))
+    kept = {key: np.array(value) for key, value in infos.items()}
+    for _ in range(5):
+        envs.step(np.full((50, 2), 0.01))
+    for key, value in kept.items():
+        assert np.array_equal(infos[key], value), key
+    with pytest.raises(ValueError, match="read-only"):
+        infos["cash"][0] = 1.0
