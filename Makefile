@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_lob.py
+	$(PY) benchmarks/bench_memory.py
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -89,22 +89,29 @@ def rollout(policies: Any, params: MarketParams | None = None, *, n_paths: int, 
 
     n_chunks = -(-n_paths // chunk_size)
     seeds = np.random.SeedSequence(seed).spawn(n_chunks)
-    frames, trajectories = [], {}
+    # One preallocated column per result, filled chunk by chunk: the only memory that grows
+    # with n_paths is the result table itself.
+    n_rows = n_paths * len(agents)
+    table = {name: np.empty(n_rows, dtype=np.int64 if name in ("path", "agent") else float)
+             for name in COLUMNS}
+    trajectories: dict[str, np.ndarray] = {}
     spread_sum = np.zeros(params.n_steps)
     for i, chunk_seed in enumerate(seeds):
         size = min(chunk_size, n_paths - i * chunk_size)
         market = factory(params, size, len(agents))
         keep = min(record_paths, size) if i == 0 else 0
-        frame, recorded, spread = _run_chunk(market, agents, np.random.default_rng(chunk_seed),
-                                             keep)
-        frame["path"] += i * chunk_size
-        frames.append(frame)
+        columns, recorded, spread = _run_chunk(market, agents,
+                                               np.random.default_rng(chunk_seed), keep)
+        rows = slice(i * chunk_size * len(agents), (i * chunk_size + size) * len(agents))
+        for name in COLUMNS:
+            table[name][rows] = columns[name]
+        table["path"][rows] += i * chunk_size
         spread_sum += spread * size
         if keep:
             trajectories = recorded
         if progress is not None:
             progress(size)
-    paths = pd.concat(frames, ignore_index=True)
+    paths = pd.DataFrame(table, copy=False)
     return RolloutResult(paths, trajectories, spread_sum / n_paths)
 
 
@@ -144,8 +151,8 @@ def _run_chunk(market: Market, agents: Sequence[Any], rng: np.random.Generator, 
         "fees": led.fees, "max_abs_inventory": led.max_abs_inventory,
         "max_identity_residual": worst_residual,
     }
-    frame = pd.DataFrame({key: np.asarray(value).reshape(-1) for key, value in columns.items()})
-    return frame, (rec.arrays() if rec is not None else {}), spread
+    columns = {key: np.asarray(value).reshape(-1) for key, value in columns.items()}
+    return columns, (rec.arrays() if rec is not None else {}), spread
 
 
 class _Recorder:
