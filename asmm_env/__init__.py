@@ -27,4 +27,9 @@ _register_gym(
     vector_entry_point="asmm_env.lob.env:AvellanedaStoikovLOBVectorEnv",
 )
 
+# N market makers sharing one limit order book (price-time priority).
+_register_pz("parallel", id="asmm_env/CompetitionLOB-v0",
+             entry_point="asmm_env.lob.competition:parallel_env")
+_register_pz("aec", id="asmm_env/CompetitionLOB-v0", entry_point="asmm_env.lob.competition:env")
+
 __all__ = ["Ledger", "Market", "MarketParams", "__version__"]

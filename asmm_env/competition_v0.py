@@ -113,13 +113,15 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-from gymnasium.utils import seeding
 from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from asmm_env.envs._common import (
     ENV_KEYS,
     LEDGER_KEYS,
+    ParallelSeeding,
+    agent_depths,
+    check_n_agents,
     check_render_mode,
     reward_from,
     split_kwargs,
@@ -130,7 +132,6 @@ from asmm_env.spaces import (
     ACTION_NAMES,
     OBSERVATION_NAMES,
     action_space,
-    action_to_depths,
     observation_space,
     observations,
 )
@@ -149,7 +150,7 @@ def parallel_env(**kwargs: Any) -> CompetitionEnv:
     return CompetitionEnv(**kwargs)
 
 
-class CompetitionEnv(ParallelEnv):
+class CompetitionEnv(ParallelSeeding, ParallelEnv):
     """N market makers on one AS market, PettingZoo parallel API; see the module docstring.
 
     Attributes
@@ -166,9 +167,7 @@ class CompetitionEnv(ParallelEnv):
                 "is_parallelizable": True}
 
     def __init__(self, n_agents: int = 2, **kwargs: Any) -> None:
-        if (not isinstance(n_agents, (int, np.integer)) or isinstance(n_agents, bool)
-                or n_agents < 1):
-            raise ValueError(f"n_agents must be an integer >= 1, got {n_agents!r}")
+        n_agents = check_n_agents(n_agents)
         params, options = split_kwargs(dict(kwargs), _ENV_KEYS)
         market_order_size = options.get("market_order_size")
         fill_model = options.get("fill_model")
@@ -197,8 +196,6 @@ class CompetitionEnv(ParallelEnv):
             high=np.concatenate([single.high[:1], np.repeat(single.high[1], n),
                                  single.high[2:]]),
             dtype=np.float64)
-        self._np_random: np.random.Generator | None = None
-        self._np_random_seed: int | None = None
         self._pnl = np.zeros((1, n))
         self._last: dict[str, np.ndarray] | None = None
 
@@ -210,19 +207,10 @@ class CompetitionEnv(ParallelEnv):
     def action_space(self, agent: str) -> gymnasium.spaces.Box:
         return self._action_spaces[agent]
 
-    @property
-    def np_random(self) -> np.random.Generator:
-        """The env's generator (seeded by ``reset(seed=...)``); every draw comes from it."""
-        if self._np_random is None:
-            self._np_random, self._np_random_seed = seeding.np_random()
-        return self._np_random
-
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Start an episode: mid ``s0``, inventories ``q0``, cash 0, t = 0. ``seed`` re-seeds
         the generator; without it the generator carries on (a fresh one the first time)."""
-        if seed is not None:
-            self._np_random, self._np_random_seed = seeding.np_random(seed)
-        self.market.reset(self.np_random)
+        self.market.reset(self.reseed(seed))
         self.agents = self.possible_agents[:]
         self._pnl = np.zeros((1, len(self.possible_agents)))
         self._last = None
@@ -233,19 +221,9 @@ class CompetitionEnv(ParallelEnv):
         ``(observations, rewards, terminations, truncations, infos)``, dicts by agent."""
         if not self.agents:
             raise RuntimeError("the episode is over (or not started): call reset() before step()")
-        missing = [agent for agent in self.agents if agent not in actions]
-        unknown = [agent for agent in actions if agent not in self.agent_name_mapping]
-        if missing or unknown:
-            raise ValueError(f"actions must have one entry per live agent {self.agents}; "
-                             f"missing {missing}, unknown {unknown}")
         market = self.market
-        depths = np.empty((1, len(self.possible_agents), 2))
-        bound = self.params.depth_bound
-        for i, agent in enumerate(self.possible_agents):
-            try:
-                depths[0, i] = action_to_depths(actions[agent], 1, bound)[0]
-            except ValueError as error:
-                raise ValueError(f"actions[{agent!r}]: {error}") from error
+        depths = agent_depths(actions, self.agents, self.possible_agents,
+                              self.params.depth_bound)
         allowed = market.allowed_sides()
         volume = market.step(depths)
         pnl = market.pnl()

@@ -77,3 +77,23 @@ def format_ci(value: float, low: float, high: float, digits: int = 2) -> str:
     if not np.isfinite(value):
         return "n/a"
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def sharpe_ci(x) -> dict[str, float]:
+    """Sharpe ratio mean / std across paths with a delta-method standard error and 95% CI.
+
+    ``se^2 = (1 - skew * SR + (kurtosis - 1) / 4 * SR^2) / n`` (Mertens 2002; Lo 2002 for
+    normal data, where it is ``(1 + SR^2 / 2) / n``), with the sample skewness and (non-excess)
+    kurtosis, so fat tails widen the interval.
+    """
+    x = np.asarray(x, dtype=float)
+    n = x.size
+    nan = float("nan")
+    std = float(x.std(ddof=1)) if n > 1 else 0.0
+    if n < 3 or std == 0:
+        return {"sharpe": nan, "se": nan, "ci_low": nan, "ci_high": nan, "n": n}
+    sr = float(x.mean() / std)
+    z = (x - x.mean()) / x.std()
+    skew, kurt = float(np.mean(z**3)), float(np.mean(z**4))
+    se = float(np.sqrt(max(1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2, 0.0) / n))
+    return {"sharpe": sr, "se": se, "ci_low": sr - Z95 * se, "ci_high": sr + Z95 * se, "n": n}

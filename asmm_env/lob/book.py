@@ -44,7 +44,10 @@ Agents' orders. Each agent has at most one unit order per side, at a level chose
 standing instruction: :meth:`LimitOrderBook.set_quotes` keeps an order already resting at
 that level (with its place) and otherwise cancels it and joins the back of the chosen
 level; an order that is filled or pushed out of the window re-joins at once at the back of
-the level at the current offset from the (new) best. The orders behind a cancelled agent's
+the level at the current offset from the (new) best. The offset ``KEEP`` (-2) leaves the
+resting order (if any) where it is, whatever its level, and does not replace it when it is
+filled or pushed out: a one-shot order (to follow one order's fate, as the queue-position
+experiment does). The orders behind a cancelled agent's
 order move up by one. Orders placed at the same moment at the same price queue in a random
 agent order (one permutation per call, from the book's generator).
 
@@ -78,6 +81,7 @@ from asmm_env.lob.params import BookParams
 BID, ASK = 0, 1
 LIMIT, CANCEL, MARKET = "limit", "cancel", "market"
 NO_ORDER = -1
+KEEP = -2                # offset: keep the resting order, do not replace it
 _NO_CODE = -1            # never equal to an event code
 _MIN_COMPACT = 256       # below this many paths a working set is not worth compacting
 
@@ -355,7 +359,9 @@ class LimitOrderBook:
 
     def set_quotes(self, offsets: Any) -> None:
         """Quote at ``offsets`` ticks behind the best: integers ``(n_paths, n_agents, 2)``
-        (bid, ask) in ``[0, n_levels - 1]``, or -1 for no order on that side.
+        (bid, ask) in ``[0, n_levels - 1]``, or -1 for no order on that side, or ``KEEP``
+        (-2): leave the resting order where it is and do not replace it once it is filled
+        or pushed out of the window.
 
         An order already resting at the chosen level keeps its place; any other is cancelled
         (the orders behind it move up) and a new one joins the back of the chosen level.
@@ -363,8 +369,14 @@ class LimitOrderBook:
         does, before the new orders are placed."""
         s, A = self._s, self.n_agents
         target = self._validated_offsets(offsets)
-        s.target[...] = target
-        change = s.lvl != target
+        keep = target == KEEP
+        if keep.any():
+            target = np.where(keep, NO_ORDER, target)
+            s.target[...] = target
+            change = (s.lvl != target) & ~keep
+        else:
+            s.target[...] = target
+            change = s.lvl != target
         for side in (BID, ASK):
             for a in range(A):
                 p = np.flatnonzero(change[side, a] & (s.lvl[side, a] >= 0))
@@ -388,9 +400,10 @@ class LimitOrderBook:
             raise ValueError("offsets must be whole numbers of ticks, got "
                              + (repr(arr) if arr.size <= 8 else f"dtype {arr.dtype}"))
         arr = arr.astype(np.int64)
-        if arr.min() < NO_ORDER or arr.max() > K - 1:
+        if arr.min() < KEEP or arr.max() > K - 1:
             raise ValueError(f"offsets must be in [0, {K - 1}] ticks behind the best, or -1 "
-                             f"for no order, got values in [{arr.min()}, {arr.max()}]")
+                             f"for no order, or -2 (KEEP) to keep the resting order, got "
+                             f"values in [{arr.min()}, {arr.max()}]")
         return arr.transpose(2, 1, 0)
 
     def _cancel(self, s: _State, side: int, a: int, p: np.ndarray) -> None:

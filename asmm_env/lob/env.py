@@ -19,7 +19,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from asmm_env.envs._common import LEDGER_KEYS, check_render_mode, reward_from
+from asmm_env.envs._common import LEDGER_KEYS, check_render_mode, reward_from, split_kwargs
 from asmm_env.lob.book import LimitOrderBook
 from asmm_env.lob.params import BookParams
 from asmm_env.spaces import action_to_depths, depths_to_action
@@ -82,25 +82,30 @@ def offsets_to_action(bid_offset: Any, ask_offset: Any, params: BookParams) -> n
     return depths_to_action(depth(bid_offset), depth(ask_offset), params.depth_bound)
 
 
-def _split_kwargs(kwargs: dict[str, Any]) -> tuple[BookParams, dict[str, Any]]:
-    """Book parameters (``BookParams`` fields, or ``params=`` plus overrides) vs the env's
-    own options."""
-    env_kwargs = {key: kwargs.pop(key) for key in list(kwargs) if key in _ENV_KEYS}
-    params = kwargs.pop("params", None)
-    if params is None:
-        params = BookParams.from_kwargs(**kwargs)
-    elif not isinstance(params, BookParams):
-        raise TypeError(f"params must be a BookParams, got {type(params).__name__}")
-    elif kwargs:
-        params = params.replace(**kwargs)
-    return params, env_kwargs
+def book_observations(book: LimitOrderBook) -> np.ndarray:
+    """Every agent's observation (:func:`observation_names`), ``(n_paths, n_agents,
+    11 + 2 * n_levels)``: the book's features (shared) with the agent's own inventory, queue
+    positions (-1 without an order) and order levels."""
+    n, A, K = book.n_paths, book.n_agents, book.n_levels
+    obs = np.empty((n, A, 11 + 2 * K))
+    obs[:, :, 0] = book.mid[:, None]
+    obs[:, :, 1] = book.ledger.inventory
+    obs[:, :, 2] = book.time_remaining
+    obs[:, :, 3] = book.best_bid[:, None]
+    obs[:, :, 4] = book.best_ask[:, None]
+    obs[:, :, 5] = book.imbalance()[:, None]
+    obs[:, :, 6] = book.micro_price()[:, None]
+    obs[:, :, 7:9] = np.nan_to_num(book.queue_positions(), nan=-1.0)
+    obs[:, :, 9:11] = book.order_levels()
+    obs[:, :, 11:] = book.queue_sizes().reshape(n, 1, 2 * K)
+    return obs
 
 
 class _Face:
     """What the single and vector faces share: the book, the reward, observations, infos."""
 
     def _build(self, n_paths: int, kwargs: dict[str, Any]) -> None:
-        params, env_kwargs = _split_kwargs(dict(kwargs))
+        params, env_kwargs = split_kwargs(dict(kwargs), _ENV_KEYS, BookParams)
         self.params = params
         self.book = LimitOrderBook(params, n_paths, 1)
         self.reward_fn = reward_from(env_kwargs)
@@ -116,19 +121,7 @@ class _Face:
         return self.book
 
     def _observations(self) -> np.ndarray:
-        b, K = self.book, self.params.n_levels
-        obs = np.empty((b.n_paths, 11 + 2 * K))
-        obs[:, 0] = b.mid
-        obs[:, 1] = b.ledger.inventory[:, 0]
-        obs[:, 2] = b.time_remaining
-        obs[:, 3] = b.best_bid
-        obs[:, 4] = b.best_ask
-        obs[:, 5] = b.imbalance()
-        obs[:, 6] = b.micro_price()
-        obs[:, 7:9] = np.nan_to_num(b.queue_positions()[:, 0, :], nan=-1.0)
-        obs[:, 9:11] = b.order_levels()[:, 0, :]
-        obs[:, 11:] = b.queue_sizes().reshape(b.n_paths, 2 * K)
-        return obs
+        return book_observations(self.book)[:, 0]
 
     def _advance(self, action: Any) -> np.ndarray:
         n = self.book.n_paths

@@ -89,6 +89,24 @@ def test_a_filled_order_rejoins_at_the_back_of_the_same_queue():
     assert book.order_counts()[0, 0, BID] == counts + 1
 
 
+def test_keep_leaves_the_order_at_any_level_and_does_not_replace_it_after_a_fill():
+    book = _book(others=[[[1, 3, 3], [3, 3, 3]]])
+    _quote(book, [[0, 1]])
+    _event(book, "limit", BID, 0)                       # one order behind our bid
+    _quote(book, [[book_module.KEEP, book_module.KEEP]])  # both stay: the ask at level 1
+    assert book.order_levels()[0, 0].tolist() == [0, 1]
+    assert book.queue_positions()[0, 0].tolist() == [1.0, 3.0]
+    counts = book.order_counts()[0, 0].copy()
+    _event(book, "market", BID)                         # takes the order ahead of ours
+    filled, move = _event(book, "market", BID)          # fills ours: no new order joins
+    assert filled[0, 0, BID] and move[0] == 0
+    assert book.order_levels()[0, 0].tolist() == [-1, 1]
+    assert book.order_counts()[0, 0].tolist() == counts.tolist()
+    assert book.queue_sizes()[0, BID, 0] == 1           # only the order that was behind
+    _quote(book, [[book_module.KEEP, book_module.KEEP]])  # KEEP without an order: none
+    assert book.order_levels()[0, 0].tolist() == [-1, 1]
+
+
 def test_when_the_best_bid_empties_levels_shift_and_orders_keep_their_price_and_place():
     # others: bid levels 1, 4, 6; ask levels 2, 5, 7. Our bid one tick behind the best, our
     # ask two ticks behind.
@@ -526,7 +544,7 @@ def test_params_must_be_book_params():
     (np.zeros((2, 1, 2), dtype=int), "shape"),
     (np.zeros((1, 2), dtype=int), "shape"),
     (np.full((1, 1, 2), 3), r"\[0, 2\]"),
-    (np.full((1, 1, 2), -2), r"\[0, 2\]"),
+    (np.full((1, 1, 2), -3), r"\[0, 2\]"),
     (np.full((1, 1, 2), 0.5), "whole numbers"),
     (np.full((1, 1, 2), np.nan), "whole numbers"),
     (np.array([[["a", "b"]]]), "whole numbers"),
