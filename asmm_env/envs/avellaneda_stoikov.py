@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
+from gymnasium.vector import AutoresetMode
 
-from asmm_env.envs._common import LEDGER_KEYS, check_render_mode, reward_from, split_kwargs
+from asmm_env.envs._common import check_render_mode, reward_from, split_kwargs
+from asmm_env.envs._faces import SingleFace, VectorFace
 from asmm_env.envs._render import PathTrace
 from asmm_env.market import Market
 from asmm_env.spaces import (
@@ -26,13 +25,8 @@ INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "sprea
              "inventory_pnl", "adverse_selection", "fees")
 
 
-def _read_only(view: np.ndarray) -> np.ndarray:
-    view.flags.writeable = False
-    return view
-
-
 class _Face:
-    """What the single and vector faces share: the market, the reward, observations, infos."""
+    """The AS model's part of a face: the market, observations, actions, rendering."""
 
     def _build(self, n_paths: int, kwargs: dict[str, Any]) -> None:
         params, env_kwargs = split_kwargs(dict(kwargs))
@@ -47,32 +41,23 @@ class _Face:
         self._bound = params.depth_bound
         self._pnl = np.zeros((n_paths, 1))
         self._trace = PathTrace() if self.render_mode == "rgb_array" else None
+        self._init_spaces(observation_space(params), action_space(params))
 
     def _observations(self) -> np.ndarray:
         m = self.market
         return observations(m.mid, m.ledger.inventory[:, 0], m.time_remaining)
 
-    def _advance(self, action: Any) -> np.ndarray:
+    def _core_action(self, action: Any) -> np.ndarray:
         n_paths = self.market.n_paths
-        depths = action_to_depths(action, n_paths, self._bound).reshape(n_paths, 1, 2)
-        if self._trace is not None:        # path 0, quotes as they rested during the step
-            m = self.market
-            t, mid, q = m.time, float(m.mid[0]), float(m.ledger.inventory[0, 0])
-            volume = m.step(depths)
-            self._trace.add(t, mid, mid - depths[0, 0, 0], mid + depths[0, 0, 1], q,
-                            volume[0, 0, 0], volume[0, 0, 1])
-        else:
-            self.market.step(depths)
-        pnl = self.market.pnl()
-        reward = self.reward_fn(pnl - self._pnl, self.market)
-        self._pnl = pnl
-        return reward[:, 0]
+        return action_to_depths(action, n_paths, self._bound).reshape(n_paths, 1, 2)
 
-    def _start(self, rng: np.random.Generator) -> None:
-        self.market.reset(rng)
-        self._pnl = np.zeros((self.market.n_paths, 1))
-        if self._trace is not None:
-            self._trace.clear()
+    def _trace_step(self, depths: np.ndarray) -> None:
+        """Step and record path 0's quotes as they rested during the step."""
+        m = self.market
+        t, mid, q = m.time, float(m.mid[0]), float(m.ledger.inventory[0, 0])
+        volume = m.step(depths)
+        self._trace.add(t, mid, mid - depths[0, 0, 0], mid + depths[0, 0, 1], q,
+                        volume[0, 0, 0], volume[0, 0, 1])
 
     def _render_rgb(self) -> np.ndarray:
         return self._trace.to_rgb(f"path 0: t = {self.market.time:.3f}, "
@@ -84,7 +69,7 @@ class _Face:
                 f"cash={led.cash[path, 0]:.4f} pnl={self._pnl[path, 0]:.4f}")
 
 
-class AvellanedaStoikovEnv(_Face, gym.Env):
+class AvellanedaStoikovEnv(_Face, SingleFace):
     """
     ## Description
 
@@ -176,34 +161,9 @@ class AvellanedaStoikovEnv(_Face, gym.Env):
 
     def __init__(self, **kwargs: Any) -> None:
         self._build(1, kwargs)
-        self.observation_space = observation_space(self.params)
-        self.action_space = action_space(self.params)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._start(self.np_random)
-        return self._observations()[0], self._info()
-
-    def step(self, action):
-        reward = self._advance(action)
-        return self._observations()[0], float(reward[0]), self.market.done, False, self._info()
-
-    def _info(self) -> dict[str, float]:
-        led = self.market.ledger
-        info = {key: float(getattr(led, key)[0, 0]) for key in LEDGER_KEYS}
-        info["pnl"] = float(self._pnl[0, 0])
-        info["mid"] = float(self.market.mid[0])
-        return info
-
-    def render(self) -> str | np.ndarray | None:
-        if self.render_mode == "ansi":
-            return self._render_text()
-        if self.render_mode == "rgb_array":
-            return self._render_rgb()
-        return None
 
 
-class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
+class AvellanedaStoikovVectorEnv(_Face, VectorFace):
     """``num_envs`` paths of :class:`AvellanedaStoikovEnv` stepped together by the batched core.
 
     Observations ``(num_envs, 3)``, actions ``(num_envs, 2)``, rewards/terminations
@@ -224,60 +184,3 @@ class AvellanedaStoikovVectorEnv(_Face, VectorEnv):
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
         kwargs.pop("max_episode_steps", None)
         self._build(num_envs, kwargs)
-        self.num_envs = self.market.n_paths
-        self.single_observation_space = observation_space(self.params)
-        self.single_action_space = action_space(self.params)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._needs_reset = False
-        self._mask = np.ones(self.num_envs, dtype=bool)
-        self._terminated = np.zeros(self.num_envs, dtype=bool)
-        self._truncated = np.zeros(self.num_envs, dtype=bool)
-
-    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
-        if isinstance(seed, (list, tuple, np.ndarray)):
-            seeds = [int(s) for s in seed]
-            if len(seeds) != self.num_envs or any(s < 0 for s in seeds):
-                raise ValueError(f"seed must be an int >= 0 or a list of {self.num_envs} ints "
-                                 f">= 0 (one per env), got {seed!r}")
-            super().reset(seed=None)
-            self._np_random = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seeds)))
-            self._np_random_seed = seeds[0]
-        else:
-            super().reset(seed=seed)
-        self._start(self.np_random)
-        self._needs_reset = False
-        return self._observations(), self._infos()
-
-    def step(self, actions):
-        if self._needs_reset:   # next-step autoreset: this step only starts new episodes
-            self._start(self.np_random)
-            self._needs_reset = False
-            zeros = np.zeros(self.num_envs)
-            return (self._observations(), zeros, self._terminated.copy(),
-                    self._truncated.copy(), self._infos())
-        reward = self._advance(actions)
-        done = self.market.done
-        self._needs_reset = done
-        terminated = np.full(self.num_envs, done)
-        return self._observations(), reward, terminated, self._truncated.copy(), self._infos()
-
-    def _infos(self) -> dict[str, np.ndarray]:
-        led = self.market.ledger
-        infos: dict[str, np.ndarray] = {}
-        # The ledger binds new arrays at every step, so views of them keep this step's values
-        # (no copy); they are read-only so that a user cannot corrupt the ledger through them.
-        for key in LEDGER_KEYS:
-            infos[key] = _read_only(getattr(led, key)[:, 0])
-        infos["pnl"] = _read_only(self._pnl[:, 0])
-        infos["mid"] = self.market.mid.copy()      # the market reuses its mid buffers
-        for key in INFO_KEYS:
-            infos["_" + key] = self._mask
-        return infos
-
-    def render(self) -> tuple[str, ...] | np.ndarray | None:
-        if self.render_mode == "ansi":
-            return tuple(self._render_text(i) for i in range(min(self.num_envs, 8)))
-        if self.render_mode == "rgb_array":
-            return self._render_rgb()
-        return None

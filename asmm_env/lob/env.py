@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space
+from gymnasium.vector import AutoresetMode
 
-from asmm_env.envs._common import LEDGER_KEYS, check_render_mode, reward_from, split_kwargs
+from asmm_env.envs._common import check_render_mode, reward_from, split_kwargs
+from asmm_env.envs._faces import SingleFace, VectorFace
 from asmm_env.lob.book import LimitOrderBook
 from asmm_env.lob.params import BookParams
 from asmm_env.spaces import action_to_depths, depths_to_action
@@ -114,6 +113,7 @@ class _Face:
         self.observation_names = observation_names(params.n_levels)
         self.action_names = ACTION_NAMES
         self._pnl = np.zeros((n_paths, 1))
+        self._init_spaces(observation_space(params), action_space(params))
 
     @property
     def market(self) -> LimitOrderBook:
@@ -123,27 +123,14 @@ class _Face:
     def _observations(self) -> np.ndarray:
         return book_observations(self.book)[:, 0]
 
-    def _advance(self, action: Any) -> np.ndarray:
+    def _core_action(self, action: Any) -> np.ndarray:
         n = self.book.n_paths
         depths = action_to_depths(action, n, self.params.depth_bound)
-        self.book.step(depths_to_offsets(depths, self.params).reshape(n, 1, 2))
-        pnl = self.book.pnl()
-        reward = self.reward_fn(pnl - self._pnl, self.book)
-        self._pnl = pnl
-        return reward[:, 0]
+        return depths_to_offsets(depths, self.params).reshape(n, 1, 2)
 
-    def _start(self, rng: np.random.Generator) -> None:
-        self.book.reset(rng)
-        self._pnl = np.zeros((self.book.n_paths, 1))
-
-    def _info_arrays(self) -> dict[str, np.ndarray]:
-        b, led = self.book, self.book.ledger
-        info = {key: getattr(led, key)[:, 0].copy() for key in LEDGER_KEYS}
-        info["pnl"] = self._pnl[:, 0].copy()
-        info["mid"] = b.mid
-        info["bid_filled"] = b.last_volume[:, 0, 0].copy()
-        info["ask_filled"] = b.last_volume[:, 0, 1].copy()
-        return info
+    def _extra_infos(self) -> dict[str, np.ndarray]:
+        return {"bid_filled": self.book.last_volume[:, 0, 0].copy(),
+                "ask_filled": self.book.last_volume[:, 0, 1].copy()}
 
     def _render_text(self, path: int = 0) -> str:
         b, led = self.book, self.book.ledger
@@ -154,7 +141,7 @@ class _Face:
                 f"q={led.inventory[path, 0]:+.0f} pnl={self._pnl[path, 0]:.4f}")
 
 
-class AvellanedaStoikovLOBEnv(_Face, gym.Env):
+class AvellanedaStoikovLOBEnv(_Face, SingleFace):
     """
     ## Description
 
@@ -262,28 +249,9 @@ class AvellanedaStoikovLOBEnv(_Face, gym.Env):
 
     def __init__(self, **kwargs: Any) -> None:
         self._build(1, kwargs)
-        self.observation_space = observation_space(self.params)
-        self.action_space = action_space(self.params)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._start(self.np_random)
-        return self._observations()[0], self._info()
-
-    def step(self, action):
-        reward = self._advance(action)
-        return self._observations()[0], float(reward[0]), self.book.done, False, self._info()
-
-    def _info(self) -> dict[str, float]:
-        return {key: float(value[0]) for key, value in self._info_arrays().items()}
-
-    def render(self) -> str | None:
-        if self.render_mode == "ansi":
-            return self._render_text()
-        return None
 
 
-class AvellanedaStoikovLOBVectorEnv(_Face, VectorEnv):
+class AvellanedaStoikovLOBVectorEnv(_Face, VectorFace):
     """``num_envs`` books of :class:`AvellanedaStoikovLOBEnv` stepped together by the batched
     core.
 
@@ -301,40 +269,3 @@ class AvellanedaStoikovLOBVectorEnv(_Face, VectorEnv):
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
         kwargs.pop("max_episode_steps", None)
         self._build(num_envs, kwargs)
-        self.num_envs = self.book.n_paths
-        self.single_observation_space = observation_space(self.params)
-        self.single_action_space = action_space(self.params)
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self._needs_reset = False
-        self._mask = np.ones(self.num_envs, dtype=bool)
-        self._truncated = np.zeros(self.num_envs, dtype=bool)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        self._start(self.np_random)
-        self._needs_reset = False
-        return self._observations(), self._infos()
-
-    def step(self, actions):
-        if self._needs_reset:   # next-step autoreset: this step only starts new episodes
-            self._start(self.np_random)
-            self._needs_reset = False
-            return (self._observations(), np.zeros(self.num_envs),
-                    np.zeros(self.num_envs, dtype=bool), self._truncated.copy(), self._infos())
-        reward = self._advance(actions)
-        done = self.book.done
-        self._needs_reset = done
-        terminated = np.full(self.num_envs, done)
-        return self._observations(), reward, terminated, self._truncated.copy(), self._infos()
-
-    def _infos(self) -> dict[str, np.ndarray]:
-        infos = self._info_arrays()
-        for key in INFO_KEYS:
-            infos["_" + key] = self._mask
-        return infos
-
-    def render(self) -> tuple[str, ...] | None:
-        if self.render_mode == "ansi":
-            return tuple(self._render_text(i) for i in range(min(self.num_envs, 8)))
-        return None

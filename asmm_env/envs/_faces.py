@@ -1,0 +1,159 @@
+"""The Gymnasium faces, independent of the market model: one path (``gym.Env``) or many
+(``gymnasium.vector.VectorEnv``) of a batched core. The reduced-form AS env and the order-book
+env differ only in their core, observations, action mapping and extra infos, which a model's
+face class provides; reset, step, next-step autoreset, seeding and infos live here once.
+
+A model's face class (mixed in before :class:`SingleFace` / :class:`VectorFace`) sets, in
+``_build``: ``self.params``, ``self.market`` (the core: ``reset(rng)``, ``step(x)``,
+``pnl()``, ``done``, ``ledger``, ``mid``, ``n_paths``), ``self.reward_fn``,
+``self.render_mode``, ``self.observation_names``, ``self.action_names``, and ``self._trace``
+(a :class:`~asmm_env.envs._render.PathTrace` or None); and implements ``_observations()``
+(n_paths, d), ``_core_action(action)`` (what ``market.step`` takes), ``_extra_infos()`` and
+``_render_text(path)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from asmm_env.envs._common import LEDGER_KEYS
+
+
+def _read_only(view: np.ndarray) -> np.ndarray:
+    view.flags.writeable = False
+    return view
+
+
+class Face:
+    """Stepping, rewards and infos shared by the single and vector faces."""
+
+    _trace = None
+
+    def _advance(self, action: Any) -> np.ndarray:
+        """One step of every path; returns the reward of the (first) agent, (n_paths,)."""
+        core_action = self._core_action(action)
+        if self._trace is not None:
+            self._trace_step(core_action)
+        else:
+            self.market.step(core_action)
+        pnl = self.market.pnl()
+        reward = self.reward_fn(pnl - self._pnl, self.market)
+        self._pnl = pnl
+        return reward[:, 0]
+
+    def _start(self, rng: np.random.Generator) -> None:
+        self.market.reset(rng)
+        self._pnl = np.zeros((self.market.n_paths, 1))
+        if self._trace is not None:
+            self._trace.clear()
+
+    def _info_arrays(self) -> dict[str, np.ndarray]:
+        """The ledger of every path, (n_paths,) each. The ledger binds new arrays at every step,
+        so views of them keep this step's values without a copy; they are read-only so that
+        nobody can corrupt the ledger through them."""
+        led = self.market.ledger
+        infos = {key: _read_only(getattr(led, key)[:, 0]) for key in LEDGER_KEYS}
+        infos["pnl"] = _read_only(self._pnl[:, 0])
+        infos["mid"] = np.array(self.market.mid)     # cores reuse their mid buffers
+        infos.update(self._extra_infos())
+        return infos
+
+    def _extra_infos(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+class SingleFace(Face, gym.Env):
+    """One path: ``reset`` / ``step`` return one observation and a dict of floats."""
+
+    def _init_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space, self.action_space = observation_space, action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._start(self.np_random)
+        return self._observations()[0], self._info()
+
+    def step(self, action):
+        reward = self._advance(action)
+        return self._observations()[0], float(reward[0]), self.market.done, False, self._info()
+
+    def _info(self) -> dict[str, float]:
+        led = self.market.ledger
+        info = {key: float(getattr(led, key)[0, 0]) for key in LEDGER_KEYS}
+        info["pnl"] = float(self._pnl[0, 0])
+        info["mid"] = float(self.market.mid[0])
+        info.update({key: float(value[0]) for key, value in self._extra_infos().items()})
+        return info
+
+    def render(self) -> str | np.ndarray | None:
+        if self.render_mode == "ansi":
+            return self._render_text()
+        if self.render_mode == "rgb_array":
+            return self._render_rgb()
+        return None
+
+
+class VectorFace(Face, VectorEnv):
+    """``num_envs`` paths stepped together, Gymnasium's next-step autoreset: every path has the
+    same horizon, so all terminate together, and the step after the last one resets every
+    path (its action is ignored, its rewards are 0). ``infos`` holds each key of the single
+    env as an array ``(num_envs,)`` with its ``_key`` mask. ``reset(seed=s)`` seeds one
+    generator that draws for all paths; a list of ``num_envs`` seeds (Gymnasium's vector
+    convention) seeds that generator with the whole list (``SeedSequence(seeds)``):
+    reproducible, but path i is not a function of ``seeds[i]`` alone."""
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def _init_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.num_envs = self.market.n_paths
+        self.single_observation_space = observation_space
+        self.single_action_space = action_space
+        self.observation_space = batch_space(observation_space, self.num_envs)
+        self.action_space = batch_space(action_space, self.num_envs)
+        self._needs_reset = False
+        self._mask = np.ones(self.num_envs, dtype=bool)
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict | None = None):
+        if isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = [int(s) for s in seed]
+            if len(seeds) != self.num_envs or any(s < 0 for s in seeds):
+                raise ValueError(f"seed must be an int >= 0 or a list of {self.num_envs} ints "
+                                 f">= 0 (one per env), got {seed!r}")
+            super().reset(seed=None)
+            self._np_random = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seeds)))
+            self._np_random_seed = seeds[0]
+        else:
+            super().reset(seed=seed)
+        self._start(self.np_random)
+        self._needs_reset = False
+        return self._observations(), self._infos()
+
+    def step(self, actions):
+        not_done = np.zeros(self.num_envs, dtype=bool)
+        if self._needs_reset:   # next-step autoreset: this step only starts new episodes
+            self._start(self.np_random)
+            self._needs_reset = False
+            return (self._observations(), np.zeros(self.num_envs), not_done, not_done.copy(),
+                    self._infos())
+        reward = self._advance(actions)
+        self._needs_reset = done = self.market.done
+        return (self._observations(), reward, np.full(self.num_envs, done), not_done,
+                self._infos())
+
+    def _infos(self) -> dict[str, np.ndarray]:
+        infos = self._info_arrays()
+        for key in list(infos):
+            infos["_" + key] = self._mask
+        return infos
+
+    def render(self) -> tuple[str, ...] | np.ndarray | None:
+        if self.render_mode == "ansi":
+            return tuple(self._render_text(i) for i in range(min(self.num_envs, 8)))
+        if self.render_mode == "rgb_array":
+            return self._render_rgb()
+        return None
