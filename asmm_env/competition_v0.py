@@ -113,19 +113,16 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from asmm_env.envs._common import (
     ENV_KEYS,
-    LEDGER_KEYS,
-    ParallelSeeding,
-    agent_depths,
     check_n_agents,
     check_render_mode,
     reward_from,
     split_kwargs,
 )
+from asmm_env.envs._faces import ParallelFace
 from asmm_env.fills import ReachFills
 from asmm_env.market import Market
 from asmm_env.spaces import (
@@ -150,7 +147,7 @@ def parallel_env(**kwargs: Any) -> CompetitionEnv:
     return CompetitionEnv(**kwargs)
 
 
-class CompetitionEnv(ParallelSeeding, ParallelEnv):
+class CompetitionEnv(ParallelFace):
     """N market makers on one AS market, PettingZoo parallel API; see the module docstring.
 
     Attributes
@@ -182,13 +179,9 @@ class CompetitionEnv(ParallelSeeding, ParallelEnv):
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])
-        self.possible_agents = [f"maker_{i}" for i in range(int(n_agents))]
-        self.agents: list[str] = []
-        self.agent_name_mapping = {agent: i for i, agent in enumerate(self.possible_agents)}
         self.observation_names, self.action_names = OBSERVATION_NAMES, ACTION_NAMES
-        self._observation_spaces = {agent: observation_space(params)
-                                    for agent in self.possible_agents}
-        self._action_spaces = {agent: action_space(params) for agent in self.possible_agents}
+        self._init_agents(int(n_agents), lambda: observation_space(params),
+                          lambda: action_space(params))
         single = observation_space(params)
         n = len(self.possible_agents)
         self.state_space = gymnasium.spaces.Box(
@@ -196,51 +189,13 @@ class CompetitionEnv(ParallelSeeding, ParallelEnv):
             high=np.concatenate([single.high[:1], np.repeat(single.high[1], n),
                                  single.high[2:]]),
             dtype=np.float64)
-        self._pnl = np.zeros((1, n))
-        self._last: dict[str, np.ndarray] | None = None
 
-    # -- PettingZoo API -----------------------------------------------------------------
-
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._observation_spaces[agent]
-
-    def action_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._action_spaces[agent]
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        """Start an episode: mid ``s0``, inventories ``q0``, cash 0, t = 0. ``seed`` re-seeds
-        the generator; without it the generator carries on (a fresh one the first time)."""
-        self.market.reset(self.reseed(seed))
-        self.agents = self.possible_agents[:]
-        self._pnl = np.zeros((1, len(self.possible_agents)))
-        self._last = None
-        return self._observations(), self._infos()
-
-    def step(self, actions: dict[str, Any]):
-        """One step of length ``dt`` with every live agent's action; returns
-        ``(observations, rewards, terminations, truncations, infos)``, dicts by agent."""
-        if not self.agents:
-            raise RuntimeError("the episode is over (or not started): call reset() before step()")
-        market = self.market
-        depths = agent_depths(actions, self.agents, self.possible_agents,
-                              self.params.depth_bound)
-        allowed = market.allowed_sides()
-        volume = market.step(depths)
-        pnl = market.pnl()
-        rewards = self.reward_fn(pnl - self._pnl, market)[0]
-        self._pnl = pnl
+    def _step_core(self, depths: np.ndarray) -> None:
+        allowed = self.market.allowed_sides()
+        volume = self.market.step(depths)
         posted = depths if allowed is None else np.where(allowed, depths, np.inf)
         self._last = {"depths": depths[0], "volume": volume[0].copy(),
                       "inside_spread": float(posted[0].min(axis=0).sum())}
-        done = market.done
-        agents = self.agents
-        obs, infos = self._observations(), self._infos()
-        rewards = {agent: float(rewards[self.agent_name_mapping[agent]]) for agent in agents}
-        terminations = dict.fromkeys(agents, done)
-        truncations = dict.fromkeys(agents, False)
-        if done:
-            self.agents = []
-        return obs, rewards, terminations, truncations, infos
 
     def state(self) -> np.ndarray:
         """``(mid, inventory of every agent, time_remaining)``, shape ``(n_agents + 2,)``."""
@@ -248,9 +203,7 @@ class CompetitionEnv(ParallelSeeding, ParallelEnv):
         return np.concatenate([m.mid, m.ledger.inventory[0], [m.time_remaining]])
 
     def render(self) -> str | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; pass "
-                                  "render_mode='ansi' to the constructor")
+        if not self._render_check():
             return None
         m, led = self.market, self.market.ledger
         lines = [f"t={m.time:.4f} mid={m.mid[0]:.4f}"
@@ -264,32 +217,16 @@ class CompetitionEnv(ParallelSeeding, ParallelEnv):
             lines.append(line)
         return "\n".join(lines)
 
-    def close(self) -> None:
-        pass
-
-    # -- helpers ------------------------------------------------------------------------
-
-    def _observations(self) -> dict[str, np.ndarray]:
+    def _observation_rows(self) -> np.ndarray:
         m = self.market
         n = len(self.possible_agents)
-        rows = observations(np.repeat(m.mid, n), m.ledger.inventory[0], m.time_remaining)
-        return {agent: rows[self.agent_name_mapping[agent]] for agent in self.agents}
+        return observations(np.repeat(m.mid, n), m.ledger.inventory[0], m.time_remaining)
 
-    def _infos(self) -> dict[str, dict[str, float]]:
-        led, mid = self.market.ledger, float(self.market.mid[0])
-        infos = {}
-        for agent in self.agents:
-            i = self.agent_name_mapping[agent]
-            info = {key: float(getattr(led, key)[0, i]) for key in LEDGER_KEYS}
-            info["fills"] = info["bid_fills"] + info["ask_fills"]
-            info["pnl"] = float(self._pnl[0, i])
-            info["mid"] = mid
-            if self._last is not None:
-                info["bid_depth"], info["ask_depth"] = map(float, self._last["depths"][i])
-                info["bid_volume"], info["ask_volume"] = map(float, self._last["volume"][i])
-                info["inside_spread"] = self._last["inside_spread"]
-            infos[agent] = info
-        return infos
+    def _last_info(self, i: int) -> dict[str, float]:
+        bid, ask = map(float, self._last["depths"][i])
+        bid_volume, ask_volume = map(float, self._last["volume"][i])
+        return {"bid_depth": bid, "ask_depth": ask, "bid_volume": bid_volume,
+                "ask_volume": ask_volume, "inside_spread": self._last["inside_spread"]}
 
 
 raw_env = CompetitionEnv

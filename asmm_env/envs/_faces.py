@@ -14,14 +14,16 @@ A model's face class (mixed in before :class:`SingleFace` / :class:`VectorFace`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from pettingzoo import ParallelEnv
 
-from asmm_env.envs._common import LEDGER_KEYS
+from asmm_env.envs._common import LEDGER_KEYS, ParallelSeeding, agent_depths
 
 
 def _read_only(view: np.ndarray) -> np.ndarray:
@@ -157,3 +159,87 @@ class VectorFace(Face, VectorEnv):
         if self.render_mode == "rgb_array":
             return self._render_rgb()
         return None
+
+
+class ParallelFace(ParallelSeeding, ParallelEnv):
+    """The PettingZoo parallel face of a core with one path and ``n_agents`` agents, shared by
+    the reduced-form and order-book competition envs. A model's class calls
+    ``_init_agents`` in its constructor (after setting ``params``, ``market``, ``reward_fn``,
+    ``render_mode``) and implements ``_step_core(depths) -> volume`` (which also sets
+    ``self._last``, the step's quotes for the infos), ``_observation_rows()``
+    (n_agents, d) and ``_last_info(i)`` (the step keys of agent i's info)."""
+
+    def _init_agents(self, n_agents: int, observation_space: Callable[[], gym.Space],
+                     action_space: Callable[[], gym.Space]) -> None:
+        """Agents ``maker_0 .. maker_{n-1}``, each with its own space objects (built by the
+        two factories), the same object on every call."""
+        self.possible_agents = [f"maker_{i}" for i in range(n_agents)]
+        self.agents: list[str] = []
+        self.agent_name_mapping = {agent: i for i, agent in enumerate(self.possible_agents)}
+        self._observation_spaces = {agent: observation_space() for agent in self.possible_agents}
+        self._action_spaces = {agent: action_space() for agent in self.possible_agents}
+        self._pnl = np.zeros((1, n_agents))
+        self._last: dict[str, np.ndarray] | None = None
+
+    def observation_space(self, agent: str) -> gym.spaces.Box:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> gym.spaces.Box:
+        return self._action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Start an episode (the core's starting state). ``seed`` re-seeds the generator;
+        without it the generator carries on (a fresh one the first time)."""
+        self.market.reset(self.reseed(seed))
+        self.agents = self.possible_agents[:]
+        self._pnl = np.zeros((1, len(self.possible_agents)))
+        self._last = None
+        return self._observations(), self._infos()
+
+    def step(self, actions: dict[str, Any]):
+        """One step of length ``dt`` with every live agent's action; returns
+        ``(observations, rewards, terminations, truncations, infos)``, dicts by agent."""
+        if not self.agents:
+            raise RuntimeError("the episode is over (or not started): call reset() before step()")
+        depths = agent_depths(actions, self.agents, self.possible_agents,
+                              self.params.depth_bound)
+        self._step_core(depths)
+        pnl = self.market.pnl()
+        rewards = self.reward_fn(pnl - self._pnl, self.market)[0]
+        self._pnl = pnl
+        done, agents = self.market.done, self.agents
+        obs, infos = self._observations(), self._infos()
+        rewards = {agent: float(rewards[self.agent_name_mapping[agent]]) for agent in agents}
+        terminations = dict.fromkeys(agents, done)
+        truncations = dict.fromkeys(agents, False)
+        if done:
+            self.agents = []
+        return obs, rewards, terminations, truncations, infos
+
+    def close(self) -> None:
+        pass
+
+    def _render_check(self) -> bool:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' "
+                            "to the constructor")
+            return False
+        return True
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        rows = self._observation_rows()
+        return {agent: rows[self.agent_name_mapping[agent]] for agent in self.agents}
+
+    def _infos(self) -> dict[str, dict[str, float]]:
+        led, mid = self.market.ledger, float(self.market.mid[0])
+        infos = {}
+        for agent in self.agents:
+            i = self.agent_name_mapping[agent]
+            info = {key: float(getattr(led, key)[0, i]) for key in LEDGER_KEYS}
+            info["fills"] = info["bid_fills"] + info["ask_fills"]
+            info["pnl"] = float(self._pnl[0, i])
+            info["mid"] = mid
+            if self._last is not None:
+                info.update(self._last_info(i))
+            infos[agent] = info
+        return infos

@@ -118,18 +118,15 @@ from typing import Any
 
 import gymnasium
 import numpy as np
-from pettingzoo import ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from asmm_env.envs._common import (
-    LEDGER_KEYS,
-    ParallelSeeding,
-    agent_depths,
     check_n_agents,
     check_render_mode,
     reward_from,
     split_kwargs,
 )
+from asmm_env.envs._faces import ParallelFace
 from asmm_env.lob.book import LimitOrderBook
 from asmm_env.lob.env import (
     ACTION_NAMES,
@@ -155,7 +152,7 @@ def parallel_env(**kwargs: Any) -> CompetitionLOBEnv:
     return CompetitionLOBEnv(**kwargs)
 
 
-class CompetitionLOBEnv(ParallelSeeding, ParallelEnv):
+class CompetitionLOBEnv(ParallelFace):
     """N market makers on one limit order book, PettingZoo parallel API; see the module
     docstring.
 
@@ -180,68 +177,25 @@ class CompetitionLOBEnv(ParallelSeeding, ParallelEnv):
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])
-        self.possible_agents = [f"maker_{i}" for i in range(n_agents)]
-        self.agents: list[str] = []
-        self.agent_name_mapping = {agent: i for i, agent in enumerate(self.possible_agents)}
         self.observation_names = observation_names(params.n_levels)
         self.action_names = ACTION_NAMES
-        self._observation_spaces = {agent: observation_space(params)
-                                    for agent in self.possible_agents}
-        self._action_spaces = {agent: action_space(params) for agent in self.possible_agents}
+        self._init_agents(n_agents, lambda: observation_space(params),
+                          lambda: action_space(params))
         single = observation_space(params)
         parts = (slice(0, 1), np.repeat(1, n_agents), slice(2, 7), slice(11, None))
         self.state_space = gymnasium.spaces.Box(
             low=np.concatenate([single.low[i] for i in parts]),
             high=np.concatenate([single.high[i] for i in parts]), dtype=np.float64)
-        self._pnl = np.zeros((1, n_agents))
-        self._last: dict[str, np.ndarray] | None = None
 
     @property
     def market(self) -> LimitOrderBook:
         """The batched core (the name the reduced-form competition env uses)."""
         return self.book
 
-    # -- PettingZoo API -----------------------------------------------------------------
-
-    def observation_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._observation_spaces[agent]
-
-    def action_space(self, agent: str) -> gymnasium.spaces.Box:
-        return self._action_spaces[agent]
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        """Start an episode: mid ``s0``, every queue ``1 + Poisson(refill)`` other traders'
-        orders, no agent's order, inventories ``q0``, cash 0, t = 0. ``seed`` re-seeds the
-        generator; without it the generator carries on (a fresh one the first time)."""
-        self.book.reset(self.reseed(seed))
-        self.agents = self.possible_agents[:]
-        self._pnl = np.zeros((1, len(self.possible_agents)))
-        self._last = None
-        return self._observations(), self._infos()
-
-    def step(self, actions: dict[str, Any]):
-        """One step of length ``dt`` with every live agent's action; returns
-        ``(observations, rewards, terminations, truncations, infos)``, dicts by agent."""
-        if not self.agents:
-            raise RuntimeError("the episode is over (or not started): call reset() before step()")
-        book = self.book
-        depths = agent_depths(actions, self.agents, self.possible_agents,
-                              self.params.depth_bound)
+    def _step_core(self, depths: np.ndarray) -> None:
         offsets = depths_to_offsets(depths, self.params)
-        volume = book.step(offsets)
-        pnl = book.pnl()
-        rewards = self.reward_fn(pnl - self._pnl, book)[0]
-        self._pnl = pnl
+        volume = self.book.step(offsets)
         self._last = {"levels": offsets[0], "volume": volume[0].copy()}
-        done = book.done
-        agents = self.agents
-        obs, infos = self._observations(), self._infos()
-        rewards = {agent: float(rewards[self.agent_name_mapping[agent]]) for agent in agents}
-        terminations = dict.fromkeys(agents, done)
-        truncations = dict.fromkeys(agents, False)
-        if done:
-            self.agents = []
-        return obs, rewards, terminations, truncations, infos
 
     def state(self) -> np.ndarray:
         """``(mid, inventory of every agent, time_remaining, best_bid, best_ask, imbalance,
@@ -252,9 +206,7 @@ class CompetitionLOBEnv(ParallelSeeding, ParallelEnv):
                                b.queue_sizes()[0].reshape(-1)])
 
     def render(self) -> str | None:
-        if self.render_mode is None:
-            gymnasium.logger.warn("render() called without a render_mode; pass "
-                                  "render_mode='ansi' to the constructor")
+        if not self._render_check():
             return None
         b, led = self.book, self.book.ledger
         qb, qa = b.best_queues()
@@ -267,29 +219,14 @@ class CompetitionLOBEnv(ParallelSeeding, ParallelEnv):
                          f"ask level {levels[i, 1]} ahead {ahead[i, 1]:.0f}")
         return "\n".join(lines)
 
-    def close(self) -> None:
-        pass
+    def _observation_rows(self) -> np.ndarray:
+        return book_observations(self.book)[0]
 
-    # -- helpers ------------------------------------------------------------------------
-
-    def _observations(self) -> dict[str, np.ndarray]:
-        rows = book_observations(self.book)[0]
-        return {agent: rows[self.agent_name_mapping[agent]] for agent in self.agents}
-
-    def _infos(self) -> dict[str, dict[str, float]]:
-        led, mid = self.book.ledger, float(self.book.mid[0])
-        infos = {}
-        for agent in self.agents:
-            i = self.agent_name_mapping[agent]
-            info = {key: float(getattr(led, key)[0, i]) for key in LEDGER_KEYS}
-            info["fills"] = info["bid_fills"] + info["ask_fills"]
-            info["pnl"] = float(self._pnl[0, i])
-            info["mid"] = mid
-            if self._last is not None:
-                info["bid_level"], info["ask_level"] = map(int, self._last["levels"][i])
-                info["bid_volume"], info["ask_volume"] = map(float, self._last["volume"][i])
-            infos[agent] = info
-        return infos
+    def _last_info(self, i: int) -> dict[str, float]:
+        bid_level, ask_level = map(int, self._last["levels"][i])
+        bid_volume, ask_volume = map(float, self._last["volume"][i])
+        return {"bid_level": bid_level, "ask_level": ask_level, "bid_volume": bid_volume,
+                "ask_volume": ask_volume}
 
 
 raw_env = CompetitionLOBEnv
