@@ -61,7 +61,7 @@ from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
 from baselines import AvellanedaStoikovPolicy
 from experiments.framework import Context
-from experiments.stats import Z95, format_ci, mean_ci, sharpe, std_ci
+from experiments.stats import Z95, format_ci, mean_ci, ratio_ci, sharpe, std_ci
 
 TITLE = "Competition: N Avellaneda–Stoikov market makers on one market"
 
@@ -353,20 +353,6 @@ def _blocks(ctx, competition, n_agents, gammas, params, n_paths, block_paths) ->
 
 
 # --- statistics ----------------------------------------------------------------------------
-def ratio_ci(numerator, denominator) -> dict[str, float]:
-    """``sum(numerator) / sum(denominator)`` over paths with a delta-method 95% CI
-    (linearisation ``(x_i - R y_i) / mean(y)``, i.i.d. paths)."""
-    x, y = np.asarray(numerator, float), np.asarray(denominator, float)
-    total = y.sum()
-    if total <= 0:
-        nan = float("nan")
-        return {"ratio": nan, "se": nan, "ci_low": nan, "ci_high": nan}
-    ratio = float(x.sum() / total)
-    se = (float(np.std(x - ratio * y, ddof=1) / (y.mean() * math.sqrt(x.size)))
-          if x.size > 1 else float("nan"))
-    return {"ratio": ratio, "se": se, "ci_low": ratio - Z95 * se, "ci_high": ratio + Z95 * se}
-
-
 def agent_table(cells: dict[int, CellResult],
                 alone: dict[float, dict[str, np.ndarray]]) -> pd.DataFrame:
     """One row per (N, agent): quotes, fills, PnL and inventory statistics, and the agent's

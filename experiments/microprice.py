@@ -94,9 +94,8 @@ from asmm_env.lob.env import (
 )
 from baselines import AvellanedaStoikovPolicy
 from experiments._lob import book_params
-from experiments.competition import ratio_ci
 from experiments.framework import Context
-from experiments.stats import Z95, format_ci, mean_ci, sharpe_ci
+from experiments.stats import Z95, format_ci, mean_ci, ratio_ci, sharpe_ci
 
 TITLE = "Micro-price vs mid: where the AS policy centres its quotes on the order book"
 

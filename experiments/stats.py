@@ -3,6 +3,8 @@ with a standard error or a 95% confidence interval."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 Z95 = 1.959963984540054
@@ -97,3 +99,17 @@ def sharpe_ci(x) -> dict[str, float]:
     skew, kurt = float(np.mean(z**3)), float(np.mean(z**4))
     se = float(np.sqrt(max(1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr**2, 0.0) / n))
     return {"sharpe": sr, "se": se, "ci_low": sr - Z95 * se, "ci_high": sr + Z95 * se, "n": n}
+
+
+def ratio_ci(numerator, denominator) -> dict[str, float]:
+    """``sum(numerator) / sum(denominator)`` over paths with a delta-method 95% CI
+    (linearisation ``(x_i - R y_i) / mean(y)``, i.i.d. paths)."""
+    x, y = np.asarray(numerator, float), np.asarray(denominator, float)
+    total = y.sum()
+    if total <= 0:
+        nan = float("nan")
+        return {"ratio": nan, "se": nan, "ci_low": nan, "ci_high": nan}
+    ratio = float(x.sum() / total)
+    se = (float(np.std(x - ratio * y, ddof=1) / (y.mean() * math.sqrt(x.size)))
+          if x.size > 1 else float("nan"))
+    return {"ratio": ratio, "se": se, "ci_low": ratio - Z95 * se, "ci_high": ratio + Z95 * se}

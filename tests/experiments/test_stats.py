@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.stats import format_ci, mean_ci, sharpe_ci, std_ci
+from experiments.stats import format_ci, mean_ci, ratio_ci, sharpe_ci, std_ci
 
 
 def test_std_se_is_sigma_over_sqrt_2n_for_normal_data():
@@ -51,3 +51,12 @@ def test_sharpe_ci_is_lo_for_normal_data_and_covers_the_true_sharpe():
     covered = [(lambda r: r["ci_low"] <= 0.3 <= r["ci_high"])(sharpe_ci(row)) for row in rows]
     assert abs(np.mean(covered) - 0.95) < 4 * math.sqrt(0.95 * 0.05 / 2_000)
     assert math.isnan(sharpe_ci([1.0, 1.0, 1.0])["sharpe"])
+
+
+def test_ratio_ci_is_the_pooled_ratio_with_a_delta_method_interval():
+    x, y = np.array([1.0, 2.0, 3.0, 2.0]), np.array([2.0, 4.0, 5.0, 5.0])
+    r = ratio_ci(x, y)
+    assert r["ratio"] == pytest.approx(8 / 16)
+    d = x - 0.5 * y
+    assert r["se"] == pytest.approx(np.std(d, ddof=1) / (y.mean() * 2))
+    assert math.isnan(ratio_ci([0.0], [0.0])["ratio"])
