@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
+import matplotlib.image
+import pandas as pd
 import pytest
 
 from experiments.__main__ import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # The experiments these tests exercise end to end (others are tested by their own modules).
 QUICK_EXPERIMENTS = ("baseline", "pnl_decomposition", "as2008")
@@ -24,6 +29,31 @@ def snapshot(root: Path) -> dict[str, bytes | None]:
         return {}
     return {p.relative_to(root).as_posix(): (p.read_bytes() if p.is_file() else None)
             for p in sorted(root.rglob("*"))}
+
+
+def check_outputs(out: Path, name: str, tables: Iterable[str], figures: Iterable[str],
+                  seed: int) -> str:
+    """Assert that experiment ``name`` wrote every table (CSV that parses, Markdown table) and
+    figure (a real PNG image) under ``out``, and a report section naming them and the seed;
+    returns the section."""
+    tables, figures = list(tables), list(figures)
+    for table in tables:
+        frame = pd.read_csv(out / "tables" / f"{table}.csv")
+        assert len(frame) > 0 and len(frame.columns) > 1
+        markdown = (out / "tables" / f"{table}.md").read_text()
+        assert markdown.startswith("# ") and "|---" in markdown
+    for figure in figures:
+        path = out / "figures" / f"{figure}.png"
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        image = matplotlib.image.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    section = (out / "report" / f"{name}.md").read_text()
+    module = __import__(f"experiments.{name}", fromlist=["TITLE"])
+    assert f"## {module.TITLE}" in section and f"Run with seed {seed}" in section
+    for item in (*tables, *figures):
+        assert item in section
+    assert (out / "config" / f"{name}.yaml").is_file()
+    return section
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +74,9 @@ def cli():
 def snap():
     """``snap(root)``: the snapshot of a directory tree (paths and bytes)."""
     return snapshot
+
+
+@pytest.fixture
+def outputs():
+    """``outputs(out, name, tables, figures, seed)``: :func:`check_outputs`."""
+    return check_outputs

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +19,6 @@ from experiments.stats import Z95
 
 TABLES = ("queue_fill_probability", "queue_decay_fit", "queue_pnl_per_fill")
 FIGURES = ("queue_fill_probability_curve", "queue_pnl_per_fill_curve")
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +38,8 @@ def block():
 
 
 # --- the run and its outputs ---------------------------------------------------------------
-def test_quick_run_writes_every_table_and_figure_and_they_parse(quick):
-    for name in TABLES:
-        frame = pd.read_csv(quick / "tables" / f"{name}.csv")
-        assert len(frame) > 0 and len(frame.columns) > 1
-        markdown = (quick / "tables" / f"{name}.md").read_text()
-        assert markdown.startswith("# ") and "|---" in markdown
-    for name in FIGURES:
-        path = quick / "figures" / f"{name}.png"
-        assert path.read_bytes()[:8] == PNG_MAGIC
-        assert matplotlib.image.imread(path).shape[0] > 100
-    section = (quick / "report" / "queue.md").read_text()
-    assert f"## {queue.TITLE}" in section and "Run with seed 5" in section
-    for name in (*TABLES, *FIGURES):
-        assert name in section
+def test_quick_run_writes_every_table_and_figure_and_they_parse(quick, outputs):
+    outputs(quick, "queue", TABLES, FIGURES, seed=5)
     fills = pd.read_csv(quick / "tables" / "queue_fill_probability.csv")
     assert set(fills["horizon"]) == set(queue.Settings().horizons)
     eps = 1e-12                                # Wilson bounds at p = 0 or 1: float noise
