@@ -51,10 +51,7 @@ class Market:
         self.ledger = Ledger(self.n_paths, self.n_agents, params.adverse_selection_steps,
                              params.fee)
         self.n_steps = params.n_steps
-        # Two buffers for the mid, swapped each step: ``mid`` is overwritten two steps later,
-        # so callers copy what they keep (the envs and the rollout do).
-        self._mids = (np.empty(self.n_paths), np.empty(self.n_paths))
-        self.mid = self._mids[0]
+        self.mid = np.full(self.n_paths, float(params.s0))
         self.step_index = 0
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
         self.rng = np.random.default_rng()
@@ -78,8 +75,7 @@ class Market:
         """Start a new episode on every path, drawing from ``rng`` from now on."""
         self.rng = rng
         self.step_index = 0
-        self.mid = self._mids[0]
-        self.mid.fill(float(self.params.s0))
+        self.mid = np.full(self.n_paths, float(self.params.s0))
         self.last_volume.fill(0.0)
         self.price_model.reset(self.n_paths, rng)
         self.fill_model.reset(self.n_paths, self.n_agents)
@@ -107,10 +103,9 @@ class Market:
             # better, and the mid keeps the move (permanent impact).
             net_bought = volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
             dS = dS - self.params.impact * net_bought
-        self.mid = np.add(old_mid, dS, out=self._mids[1] if old_mid is self._mids[0]
-                          else self._mids[0])
+        self.mid = old_mid + dS
         self.step_index += 1
-        self.ledger.record_move(old_mid, self.mid, final=self.done)
+        self.ledger.record_move(old_mid, self.mid)
         self.last_volume = volume
         return volume
 

@@ -73,10 +73,7 @@ def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarra
     if not math.isfinite(action.sum()) and not np.isfinite(action).all():
         raise ValueError("action must be finite (no NaN or inf), got "
                          + (repr(action) if action.size <= 8 else "non-finite entries"))
-    depths = np.minimum(action, 1.0)
-    np.maximum(depths, -1.0, out=depths)
-    depths *= depth_bound
-    return depths.reshape(n_paths, 2)
+    return (np.maximum(np.minimum(action, 1.0), -1.0) * depth_bound).reshape(n_paths, 2)
 
 
 def depths_to_action(bid_depth: Any, ask_depth: Any, depth_bound: float) -> np.ndarray:

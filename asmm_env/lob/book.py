@@ -256,7 +256,7 @@ class LimitOrderBook:
         fill_mid = p.s0 + p.tick_size * mean_shift
         self.ledger.record_fills(old_mid, self._depths, volume, fill_mid=fill_mid)
         self.step_index += 1
-        self.ledger.record_move(old_mid, self.mid, final=self.done)
+        self.ledger.record_move(old_mid, self.mid)
         self.last_volume = volume
         return volume
 

@@ -12,7 +12,7 @@ def test_one_buy_fill_is_booked_at_mid_minus_depth_and_marked_to_the_new_mid():
     mid0, mid1 = np.array([100.0]), np.array([101.0])
     led.reset(0.0, mid0)
     led.record_fills(mid0, np.array([[[0.5, 0.7]]]), np.array([[[1.0, 0.0]]]))
-    led.record_move(mid0, mid1, final=True)
+    led.record_move(mid0, mid1)
     assert led.cash[0, 0] == pytest.approx(-99.5 - 0.1)
     assert led.inventory[0, 0] == 1.0
     assert led.spread_capture[0, 0] == pytest.approx(0.5)
@@ -28,7 +28,7 @@ def test_one_sell_fill_is_booked_at_mid_plus_depth_with_a_rebate():
     mid0, mid1 = np.array([50.0]), np.array([49.0])
     led.reset(0.0, mid0)
     led.record_fills(mid0, np.array([[[0.5, 0.25]]]), np.array([[[0.0, 2.0]]]))
-    led.record_move(mid0, mid1, final=True)
+    led.record_move(mid0, mid1)
     assert led.cash[0, 0] == pytest.approx(2 * 50.25 + 0.4)
     assert led.inventory[0, 0] == -2.0
     assert led.spread_capture[0, 0] == pytest.approx(0.5)
@@ -112,6 +112,6 @@ def test_ledger_is_batched_over_agents():
     volume = np.zeros((2, 3, 2))
     volume[1, 2, 0] = 1.0
     led.record_fills(mid, np.full((2, 3, 2), 0.5), volume)
-    led.record_move(mid, mid + 1.0, final=True)
+    led.record_move(mid, mid + 1.0)
     assert np.array_equal(led.inventory, [[0.0, 1.0, -1.0], [0.0, 1.0, 0.0]])
     assert np.array_equal(led.pnl(mid + 1.0), [[0.0, 1.0, -1.0], [0.0, 1.0, 0.5]])

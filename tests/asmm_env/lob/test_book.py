@@ -441,7 +441,7 @@ def test_ledger_books_a_fill_at_a_mid_that_moved_within_the_step():
     # bought one share at 101 - 0.5 after the mid had moved from 100 to 101
     led.record_fills(mid0, np.full((1, 1, 2), 0.5), np.array([[[1.0, 0.0]]]),
                      fill_mid=np.array([[[101.0, 100.0]]]))
-    led.record_move(mid0, mid1, final=True)
+    led.record_move(mid0, mid1)
     assert led.cash[0, 0] == pytest.approx(-100.5)
     assert led.spread_capture[0, 0] == pytest.approx(0.5)
     assert led.inventory_pnl[0, 0] == pytest.approx(1.0)      # held from 101 to 102 only
