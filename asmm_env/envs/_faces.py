@@ -61,7 +61,7 @@ class Face:
         led = self.market.ledger
         infos = {key: _read_only(getattr(led, key)[:, 0]) for key in LEDGER_KEYS}
         infos["pnl"] = _read_only(self._pnl[:, 0])
-        infos["mid"] = np.array(self.market.mid)     # cores reuse their mid buffers
+        infos["mid"] = _read_only(self.market.mid.view())   # cores bind a new mid each step
         infos.update(self._extra_infos())
         return infos
 
