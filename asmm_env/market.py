@@ -76,7 +76,7 @@ class Market:
         self.rng = rng
         self.step_index = 0
         self.mid = np.full(self.n_paths, float(self.params.s0))
-        self.last_volume.fill(0.0)
+        self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
         self.price_model.reset(self.n_paths, rng)
         self.fill_model.reset(self.n_paths, self.n_agents)
         self.ledger.reset(self.params.q0, self.mid)
