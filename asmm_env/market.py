@@ -19,7 +19,29 @@ from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
 
 
-class Market:
+class EpisodeClock:
+    """The decision clock every core shares: ``step_index`` steps of ``params.dt`` out of
+    ``n_steps``."""
+
+    step_index: int
+    n_steps: int
+
+    @property
+    def time(self) -> float:
+        """Current time t, time units."""
+        return self.step_index * self.params.dt
+
+    @property
+    def time_remaining(self) -> float:
+        """``T - t``, time units."""
+        return (self.n_steps - self.step_index) * self.params.dt
+
+    @property
+    def done(self) -> bool:
+        return self.step_index >= self.n_steps
+
+
+class Market(EpisodeClock):
     """Batched Avellaneda–Stoikov market.
 
     Parameters
@@ -56,20 +78,6 @@ class Market:
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
         self.rng = np.random.default_rng()
         self._bounded = params.max_inventory is not None
-
-    @property
-    def time(self) -> float:
-        """Current time t, time units."""
-        return self.step_index * self.params.dt
-
-    @property
-    def time_remaining(self) -> float:
-        """``T - t``, time units."""
-        return (self.n_steps - self.step_index) * self.params.dt
-
-    @property
-    def done(self) -> bool:
-        return self.step_index >= self.n_steps
 
     def reset(self, rng: np.random.Generator) -> None:
         """Start a new episode on every path, drawing from ``rng`` from now on."""

@@ -77,6 +77,7 @@ import numpy as np
 from asmm_env._allocator import retain_freed_memory
 from asmm_env.ledger import Ledger
 from asmm_env.lob.params import BookParams
+from asmm_env.market import EpisodeClock
 
 BID, ASK = 0, 1
 LIMIT, CANCEL, MARKET = "limit", "cancel", "market"
@@ -132,7 +133,7 @@ class _State:
             getattr(self, name)[..., idx] = getattr(sub, name)
 
 
-class LimitOrderBook:
+class LimitOrderBook(EpisodeClock):
     """Batched queue-reactive book with ``n_agents`` market makers' orders (see the module
     docstring for the model). Market-like: ``reset(rng)``, ``step(offsets)``, ``ledger``,
     ``mid``, ``pnl()``, ``done``, so the reward functions and faces of the reduced-form
@@ -218,22 +219,8 @@ class LimitOrderBook:
             getattr(s, name).fill(NO_ORDER)
         s.placements.fill(0)
         self.step_index = 0
-        self.last_volume.fill(0.0)
+        self.last_volume = np.zeros(self.last_volume.shape)
         self.ledger.reset(p.q0, self.mid)
-
-    @property
-    def time(self) -> float:
-        """Current decision time t, time units."""
-        return self.step_index * self.params.dt
-
-    @property
-    def time_remaining(self) -> float:
-        """``T - t``, time units."""
-        return (self.n_steps - self.step_index) * self.params.dt
-
-    @property
-    def done(self) -> bool:
-        return self.step_index >= self.n_steps
 
     def step(self, offsets: Any) -> np.ndarray:
         """One decision step ``t -> t + dt``: the agents quote at ``offsets`` (see
