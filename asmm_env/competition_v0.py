@@ -23,27 +23,25 @@ price first. Each agent has its own self-financing ledger (cash, inventory, PnL 
 decomposition). The episode lasts `T` (`T / dt` steps); all agents terminate together.
 
 This is the one-path view of the batched core `asmm_env.market.Market(params, n_paths=1,
-n_agents=n_agents)` with the allocation rule `asmm_env.fills.ReachFills`; the Monte Carlo
+n_agents=n_agents)` with the allocation rule `asmm_env.fills.QueueFills`; the Monte Carlo
 experiments drive that same core over thousands of paths at once.
 
 ### Allocation rule
 
-Per step and side, `Poisson(A dt)` market orders arrive (`Bernoulli(min(A dt, 1))` with
-`fill_probability="linear"`), in random order. Each has a reach `delta* ~ Exp(k)` (price
-units) and a size of `market_order_size` shares, and walks the quotes with depth
-`<= delta*` in priority order, taking up to `order_size` shares from each until it is done:
+Market orders arrive on each side at rate `A`, each reaching a depth `delta* ~ Exp(k)`;
+per step the orders reaching the best posted price are `Poisson(A min(1, exp(-k delta)) dt)`
+(`fill_rule="poisson"`, the default; `"linear"` is the AS 2008 paper's at most one order a
+step). Each order fills one quote of `order_size` shares, and quotes are replenished at once:
 
-1. price priority: the smaller depth (better price) first;
+1. price priority: every order reaching the best price goes there;
 2. time priority: at an equal price, the quote resting longest at that unchanged price
-   first (a quote that moves, or was filled in the last step, goes to the back);
-3. a random tie-break from the env's seeded generator.
+   first; a filled quote goes to the back (round robin), as does a quote that moves;
+3. quotes joining a price at the same moment queue in a seeded random order.
 
-Quotes out of every order's reach get nothing. A lone quote at depth `delta` is filled
-with probability `1 - exp(-A exp(-k delta) dt)` per step, the AS intensity, at any depth
-(orders reaching less far than the mid are drawn when a quote is through the mid; see
-`ReachFills`): with `n_agents=1` this env has the statistics of
-`asmm_env/AvellanedaStoikov-v0`. With `market_order_size > order_size` one order fills
-several agents, in price-time order.
+So N makers at one price take together what one maker alone would: the totals do not depend
+on how a price level is split. With `n_agents=1` this env is `asmm_env/AvellanedaStoikov-v0`,
+byte for byte for the same seed. `tick_size > 0` puts quotes on a price grid (rounded away
+from the mid), where makers share levels by time priority.
 
 ### Observation Space
 
@@ -84,7 +82,7 @@ units; `inf` if a side had no posted quote).
 ``` python
 from asmm_env import competition_v0
 
-competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, market_order_size=1.0)
+competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, tick_size=0.01)
 ```
 
 | Argument            | Meaning                                                 | Default    |
@@ -93,14 +91,13 @@ competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, market_order_
 | MarketParams fields | `s0, sigma, A, k, T, dt, q0, order_size, max_inventory, | AS 2008    |
 |                     | fee, toxicity, ...`, or `params=MarketParams(...)`      |            |
 |                     | plus any overrides                                      |            |
-| `market_order_size` | shares per market order (> 0)                           | order_size |
 | `reward`            | `"pnl"`, `"inventory_penalty"`, `"cara"` or a callable  | `"pnl"`    |
 | `inventory_penalty` | phi of `"inventory_penalty"`, money / share^2 / time    | 0.0        |
 | `risk_aversion`     | gamma of `"cara"`, 1 / money                            | 0.1        |
 | `render_mode`       | `"ansi"` or None                                        | None       |
 | `price_model`       | a price model replacing the one `params` describe       | None       |
-| `fill_model`        | a fill model replacing `ReachFills` (`IntensityFills`:  | None       |
-|                     | independent fills, no competition)                      |            |
+| `fill_model`        | a fill model replacing `QueueFills` (`IndependentFills`:| None       |
+|                     | each agent its own flow, no competition)                |            |
 
 ### Version History
 
@@ -123,7 +120,6 @@ from asmm_env.envs._common import (
     split_kwargs,
 )
 from asmm_env.envs._faces import ParallelFace
-from asmm_env.fills import ReachFills
 from asmm_env.market import Market
 from asmm_env.spaces import (
     ACTION_NAMES,
@@ -133,7 +129,6 @@ from asmm_env.spaces import (
     observations,
 )
 
-_ENV_KEYS = ENV_KEYS | {"market_order_size"}
 
 
 def env(**kwargs: Any):
@@ -165,17 +160,10 @@ class CompetitionEnv(ParallelFace):
 
     def __init__(self, n_agents: int = 2, **kwargs: Any) -> None:
         n_agents = check_n_agents(n_agents)
-        params, options = split_kwargs(dict(kwargs), _ENV_KEYS)
-        market_order_size = options.get("market_order_size")
-        fill_model = options.get("fill_model")
-        if fill_model is None:
-            fill_model = ReachFills.from_params(params, market_order_size)
-        elif market_order_size is not None:
-            raise ValueError("market_order_size must be None when a fill_model is given "
-                             f"(set it on the model), got {market_order_size!r}")
+        params, options = split_kwargs(dict(kwargs), ENV_KEYS)
         self.params = params
         self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
-                             fill_model=fill_model)
+                             fill_model=options.get("fill_model"))
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])
@@ -192,6 +180,7 @@ class CompetitionEnv(ParallelFace):
 
     def _step_core(self, depths: np.ndarray) -> None:
         allowed = self.market.allowed_sides()
+        depths = self.market.on_grid(depths)
         volume = self.market.step(depths)
         posted = depths if allowed is None else np.where(allowed, depths, np.inf)
         self._last = {"depths": depths[0], "volume": volume[0].copy(),

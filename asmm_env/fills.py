@@ -1,334 +1,297 @@
-"""Fill models: which resting quotes the step's market orders hit, batched over paths and agents.
+"""Order flow and fills: how many market orders arrive on each side in a step, how far they
+reach, and which resting quotes they fill. Batched over paths and agents.
 
 Depths are in price units, positive away from the mid (bid = mid - bid_depth, ask = mid +
-ask_depth); arrays have shape ``(n_paths, n_agents, 2)`` with the last axis (bid, ask).
-A model's ``fill(mid, depths, allowed, dS, dt, rng)`` returns the shares filled, same shape.
+ask_depth); arrays have shape ``(n_paths, n_agents, 2)`` with the last axis (bid, ask). A
+fill model's ``fill(mid, depths, capacity, dS, dt)`` returns the number of fills of each
+quote in the step (each of ``order_size`` shares), same shape.
 
-Both models have the AS intensity ``lambda(delta) = A exp(-k delta)`` for a lone quote:
+The flow (:class:`OrderFlow`)
+-----------------------------
+Market orders arrive on each side at rate ``A`` (orders per unit time); each reaches a depth
+``delta* ~ Exp(k)`` beyond the mid, so the orders reaching depth ``delta`` (or better) form
+a Poisson stream of rate ``Lambda(delta) = A min(1, exp(-k delta))``: the AS intensity, and
+at or through the mid all ``A`` orders (a quote there cannot be hit more often than orders
+arrive). Per step and side, the number of orders reaching ``delta`` is, by ``rule``:
 
-- :class:`IntensityFills` fills each quote independently with probability
-  ``1 - exp(-lambda dt)`` (``"exponential"``) or ``min(lambda dt, 1)`` (``"linear"``, AS 2008).
-- :class:`ReachFills` is the competition model: market orders arrive at rate A per side, each
-  with a reach ``delta* ~ Exp(k)``, and fill the best-priced quotes within reach (price, then
-  time priority, then a seeded random tie-break). A lone quote at any depth is filled with
-  exactly the probability above, so with one agent the two models agree in law.
+* ``"poisson"`` (default): ``N(delta) ~ Poisson(Lambda(delta) dt)``: exact for quotes held
+  over the step, consistent as dt -> 0;
+* ``"exponential"``: ``min(N(delta), 1)``, at most one order a step, so a lone quote fills
+  with probability ``1 - exp(-Lambda dt)``;
+* ``"linear"``: at most one order a step, with probability ``min(Lambda dt, 1)``: the
+  discretisation of Avellaneda & Stoikov (2008), section 4, kept to reproduce its tables.
 
-Informed flow (``toxicity`` in [0, 1]) scales the arrival rate of market sells by
+Each count is the inverse CDF of one uniform per path, side and step (the ``"flow"`` stream,
+:mod:`asmm_env.streams`): the draws do not depend on the quotes, and on every path a tighter
+quote is reached by at least as many orders as a deeper one (common random numbers in the
+strongest sense). Informed flow (``toxicity`` in [0, 1]) scales the rate of market sells by
 ``1 - toxicity * sign(dS)`` and of market buys by ``1 + toxicity * sign(dS)``, where dS is the
 coming mid move: the mean rate is unchanged but fills precede adverse moves.
 
-Reference: Avellaneda & Stoikov (2008), Quant. Finance 8(3), section 2.3 (intensity) and
-section 4 (simulation).
+The allocation (:class:`QueueFills`)
+------------------------------------
+Quotes are replenished at once after each fill: a maker keeps ``order_size`` shares posted
+at its price for the whole step (as the continuous-time model assumes), and a filled quote
+rejoins the back of its price level. Each market order of the step fills one quote,
+``order_size`` shares, at the best price within its reach:
+
+1. price: the smallest depth (best price) first, so the orders reaching the best price all
+   go there: ``N(best depth)`` fills in total on that side;
+2. time: among quotes at one price, the one resting longest first; a filled quote goes to
+   the back, so a level's quotes are filled round robin in time priority;
+3. quotes that joined a level at the same moment queue in a random order (the
+   ``"tiebreak"`` stream).
+
+So the total a side fills in a step is ``N(best depth)``, whoever and however many quote
+there: N makers at one price take together exactly what one maker alone takes, at every dt.
+Inventory bounds give each quote a capacity (fills left before the bound); a quote at
+capacity is withdrawn for the rest of the step and later orders go to the next quote in
+priority that they reach. Which of the step's orders reach a deeper level is then decided
+as if the deeper-reaching orders came first (order ``j`` reaches depth ``delta`` iff
+``j < N(delta)``): exact when no bound binds, conservative for deeper quotes when one does.
+
+A quote loses its time priority when its price changes (the mid moved and the agent kept its
+depth, say) or it is not posted. Prices are compared to a relative 1e-12, so a quote held at
+one price keeps its place; on a tick grid (``MarketParams.tick_size``) prices are on the
+grid and compare exactly.
+
+:class:`IndependentFills` gives each agent its own flow (no competition): for one agent it
+is :class:`QueueFills`, byte for byte.
+
+References: Avellaneda & Stoikov (2008), Quant. Finance 8(3), section 2.3 (the intensity as
+the arrival of orders reaching depth delta) and section 4 (the simulation).
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import numpy as np
-
-from asmm_env._validation import check_choice, check_in_range, check_positive
+from asmm_env.validation import check_choice, check_in_range, check_positive
 from asmm_env.params import MarketParams
+from asmm_env.streams import RandomStreams, Source, poisson_inverse
 
+RULES = ("poisson", "exponential", "linear")
 _SIDE_SIGN = np.array([-1.0, 1.0])  # informed sells (hit bids) precede down moves, buys up moves
 _PRICE_SIGN = np.array([-1.0, 1.0])  # bid = mid - bid_depth, ask = mid + ask_depth
 _PRICE_RTOL = 1e-12  # equal prices (time priority) up to rounding, relative to |mid| + |depth|
-_MAX_ORDERS_DT = 40.0  # cap on ReachFills' expected orders per step and side (see there)
 
 
 class FillModel(Protocol):
-    def reset(self, n_paths: int, n_agents: int) -> None: ...
+    """What the market needs of a fill model."""
 
-    def fill(self, mid: np.ndarray, depths: np.ndarray, allowed: np.ndarray | None,
-             dS: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray: ...
+    def reset(self, n_paths: int, n_agents: int, streams: RandomStreams) -> None: ...
 
-
-def _flow_multiplier(dS: np.ndarray, toxicity: float) -> np.ndarray:
-    """Arrival-rate multiplier per path and side, shape (n_paths, 2)."""
-    return 1.0 + toxicity * np.sign(dS)[:, None] * _SIDE_SIGN
+    def fill(self, mid: np.ndarray, depths: np.ndarray, capacity: np.ndarray | None,
+             dS: np.ndarray, dt: float) -> np.ndarray: ...
 
 
-class IntensityFills:
-    """Independent fills per quote: the AS (2008) model.
-
-    Parameters
-    ----------
-    A : float
-        Market-order arrival rate per side, orders per unit time.
-    k : float
-        Intensity decay, 1 / price units.
-    probability : {"exponential", "linear"}
-        ``1 - exp(-lambda dt)`` or ``min(lambda dt, 1)``.
-    toxicity : float
-        Informed-flow strength in [0, 1] (see module docstring).
-    order_size : float
-        Shares filled per fill.
-    """
-
-    def __init__(self, A: float, k: float, probability: str = "exponential",
-                 toxicity: float = 0.0, order_size: float = 1.0) -> None:
-        self.A, self.k, self.probability = A, k, probability
-        self.toxicity, self.order_size = toxicity, order_size
-
-    def reset(self, n_paths: int, n_agents: int) -> None:
-        self._u = np.empty((n_paths, n_agents, 2))   # draws land in a buffer: cheaper
-
-    def fill(self, mid, depths, allowed, dS, dt, rng):
-        u = rng.random(out=self._u)
-        log_rate_dt = depths * -self.k + math.log(self.A * dt)
-        if self.toxicity:
-            with np.errstate(divide="ignore"):
-                log_rate_dt = log_rate_dt + np.log(_flow_multiplier(dS, self.toxicity))[:, None, :]
-        # lambda dt = e^50 already fills surely (both variants): the cap changes no fill and
-        # avoids an overflow warning for quotes deep through the mid (large k * |depth|).
-        p = np.exp(np.minimum(log_rate_dt, 50.0))          # lambda dt
-        if self.probability == "exponential":
-            p = -np.expm1(-p)                               # 1 - exp(-lambda dt)
-        # "linear": u < lambda dt is u < min(lambda dt, 1), as u < 1.
-        filled = u < p
-        if allowed is not None:
-            filled = filled & allowed
-        return filled * self.order_size
-
-
-class ReachFills:
-    """Competition among quotes: each market order fills the best-priced quotes within its reach.
-
-    Market orders on each side carry a reach ``delta*`` (price units): the deepest quote they
-    trade with. Orders reaching depth ``delta`` or beyond arrive at rate ``A exp(-k delta)``,
-    so the reach of an order that gets past the mid is ``Exp(k)``. Per step and side that is
-    ``Poisson(A dt)`` orders with reach ``Exp(k)`` (``"exponential"``), or at most one order,
-    with probability ``min(A dt, 1)`` (``"linear"``, the AS 2008 discretisation). Each order is
-    ``market_order_size`` shares and walks the quotes within its reach (depth <= reach) in
-    priority order, taking what rests there until it is complete:
-
-    1. price: smaller depth (better price) first;
-    2. time: at an equal price, the quote resting longest at that unchanged price first;
-    3. a random tie-break drawn from the env's generator.
-
-    A quote is ``order_size`` shares, the orders of a step arrive one after another (in random
-    order), and what one order takes is gone for the next. A quote filled in a step (in whole
-    or in part) is replenished to ``order_size`` at the next step and so goes to the back of
-    its price level. A quote loses its time priority whenever its price changes (the mid moved
-    and the agent kept its depth, say) or it is not posted (inventory bound); prices are
-    compared to a relative 1e-12, so a quote held at a price through the action normalisation
-    keeps its place. Quotes not allowed (``allowed`` False) rest nowhere and fill nothing.
-
-    With one agent and ``market_order_size = order_size``, a quote at any depth ``delta`` is
-    filled with the probability of :class:`IntensityFills`: ``1 - exp(-A exp(-k delta) dt)``
-    (the orders reaching it are a Poisson stream of that rate), or ``min(A exp(-k delta) dt,
-    1)`` in ``"linear"`` mode. Two details make this exact beyond ``0 <= delta``, ``A dt <= 1``:
-
-    - Quotes through the mid (``delta < 0``): orders reaching less far than the mid exist
-      too (the same law continued below 0). Those reaching no quote trade nothing, so per
-      step only orders reaching ``f = min(0, shallowest posted depth)`` are drawn:
-      ``Poisson(A exp(-k f) dt)`` of them with reach ``f + Exp(k)``. The expected count is
-      capped at 40 (a quote deeper through the mid fills with probability ``1 - e^-40``,
-      which is 1 in float64, as in :class:`IntensityFills`).
-    - ``"linear"``: the step's one order has reach ``(ln(A dt) + Exp(1)) / k``, which is
-      ``>= delta`` with probability ``min(A exp(-k delta) dt, 1)`` for every delta; orders
-      reaching less than ``f`` are dropped. With ``A dt <= 1`` and no quote through the mid
-      this is exactly the Bernoulli order above.
-
-    Toxicity scales ``A`` per side and step (see the module docstring).
+class OrderFlow:
+    """Market orders on each side and how deep they reach (module docstring).
 
     Parameters
     ----------
     A : float
         Market-order arrival rate per side, orders per unit time (> 0).
     k : float
-        Decay of the reach distribution, 1 / price units (> 0): ``P(delta* > delta) =
+        Decay of the reach distribution, 1 / price units (> 0): ``P(reach > delta) =
         exp(-k delta)``.
-    probability : {"exponential", "linear"}
-        Poisson order counts per step, or at most one order (see above).
+    rule : {"poisson", "exponential", "linear"}
+        Orders per step reaching a depth (module docstring).
     toxicity : float
-        Informed-flow strength in [0, 1] (see module docstring).
-    order_size : float
-        Shares per quote (> 0).
-    market_order_size : float, optional
-        Shares per market order (> 0; default ``order_size``). Larger orders walk several
-        quotes, so several agents can fill from one order.
+        Informed-flow strength in [0, 1].
+    """
+
+    def __init__(self, A: float, k: float, rule: str = "poisson",
+                 toxicity: float = 0.0) -> None:
+        check_positive("A", A)
+        check_positive("k", k)
+        check_choice("rule", rule, RULES)
+        check_in_range("toxicity", toxicity, 0.0, 1.0)
+        self.A, self.k, self.rule, self.toxicity = float(A), float(k), rule, float(toxicity)
+        self._u: Source | None = None
+
+    @classmethod
+    def from_params(cls, params: MarketParams) -> OrderFlow:
+        return cls(params.A, params.k, params.fill_rule, params.toxicity)
+
+    def reset(self, streams: RandomStreams, index: int = 0) -> None:
+        """Draw from ``streams`` (the flow of agent ``index`` when each has its own)."""
+        self._u = streams.source("flow", "uniform", (2,), index=index)
+
+    def draw(self) -> np.ndarray:
+        """The step's uniforms, ``(n_paths, 2)`` (bid side, ask side)."""
+        if self._u is None:
+            raise RuntimeError("reset(streams) the flow before drawing from it")
+        return self._u.next()
+
+    def rate_dt(self, depth: np.ndarray, dS: np.ndarray, dt: float,
+                side: np.ndarray | None = None) -> np.ndarray:
+        """``Lambda(depth) dt``, expected orders reaching ``depth`` (price units; ``inf``: no
+        quote, 0) in a step. ``depth`` is ``(n, ..., 2)`` with the side last, or ``(n, ...)``
+        with ``side`` (n,) naming each row's side (0 bid, 1 ask); ``dS`` (n,) the coming mid
+        moves (informed flow)."""
+        # min(1, exp(-k delta)) = exp(-k max(delta, 0)): a quote through the mid gets all A.
+        rate = np.exp(np.maximum(depth, 0.0) * -self.k + math.log(self.A * dt))
+        if self.toxicity:
+            m = 1.0 + self.toxicity * np.sign(dS)[:, None] * _SIDE_SIGN       # (n, 2)
+            if side is None:
+                m = m.reshape(m.shape[0], *(1,) * (depth.ndim - 2), 2)
+            else:
+                m = m[np.arange(m.shape[0]), side].reshape(m.shape[0], *(1,) * (depth.ndim - 1))
+            rate = rate * m
+        return rate
+
+    def orders(self, u: np.ndarray, rate_dt: np.ndarray) -> np.ndarray:
+        """Orders reaching a depth of expected count ``rate_dt`` with the step's uniforms
+        ``u`` (broadcast against it), float64 counts."""
+        if self.rule == "poisson":
+            return poisson_inverse(u, rate_dt)
+        if self.rule == "exponential":
+            return (u >= np.exp(-rate_dt)).astype(np.float64)     # min(Poisson, 1)
+        return (u >= 1.0 - rate_dt).astype(np.float64)           # Bernoulli(min(rate, 1))
+
+
+class QueueFills:
+    """Price-time priority among quotes replenished at once (module docstring).
+
+    Parameters
+    ----------
+    flow : OrderFlow
+        The market orders.
 
     Attributes
     ----------
-    age : ndarray of int, (n_paths, n_agents, 2)
-        Steps each quote has rested at its unchanged price before this step (0: new).
-    last_orders : MarketOrders
-        The market orders of the last step and what each executed (a diagnostic).
-
-    References
-    ----------
-    Avellaneda & Stoikov (2008), Quant. Finance 8(3), section 2.3: the intensity
-    ``A exp(-k delta)`` as the arrival of orders large enough to reach depth delta.
+    priority : ndarray (n_paths, n_agents, 2)
+        Each quote's place in its level: the time (in steps) it joined the back of the
+        level; smaller is served first.
     """
 
-    def __init__(self, A: float, k: float, probability: str = "exponential",
-                 toxicity: float = 0.0, order_size: float = 1.0,
-                 market_order_size: float | None = None) -> None:
-        check_positive("A", A)
-        check_positive("k", k)
-        check_choice("probability", probability, ("exponential", "linear"))
-        check_in_range("toxicity", toxicity, 0.0, 1.0)
-        check_positive("order_size", order_size)
-        if market_order_size is not None:
-            check_positive("market_order_size", market_order_size)
-        self.A, self.k, self.probability = A, k, probability
-        self.toxicity, self.order_size = toxicity, order_size
-        self.market_order_size = order_size if market_order_size is None else market_order_size
-        self.reset(0, 0)
+    def __init__(self, flow: OrderFlow) -> None:
+        self.flow = flow
+        self._t = 0
 
     @classmethod
-    def from_params(cls, params: MarketParams,
-                    market_order_size: float | None = None) -> ReachFills:
-        """The model for a market's ``A, k, fill_probability, toxicity, order_size``."""
-        return cls(params.A, params.k, params.fill_probability, params.toxicity,
-                   params.order_size, market_order_size)
+    def from_params(cls, params: MarketParams) -> QueueFills:
+        return cls(OrderFlow.from_params(params))
 
-    def reset(self, n_paths: int, n_agents: int) -> None:
-        self.age = np.zeros((n_paths, n_agents, 2), dtype=np.int64)
+    def reset(self, n_paths: int, n_agents: int, streams: RandomStreams) -> None:
+        self.flow.reset(streams)
+        self.n_agents = n_agents
+        self._tie = streams.source("tiebreak", "uniform", (n_agents, 2)) if n_agents > 1 \
+            else None
         self._rest_price = np.full((n_paths, n_agents, 2), np.nan)
-        empty = np.zeros(0)
-        self.last_orders = MarketOrders(empty.astype(np.int64), empty.astype(np.int64), empty,
-                                        float(self.market_order_size), empty)
+        self.priority = np.zeros((n_paths, n_agents, 2))
+        self._t = 0
 
-    def fill(self, mid, depths, allowed, dS, dt, rng):
-        n_paths, n_agents, _ = depths.shape
-        if self.age.shape != depths.shape:
-            raise ValueError(f"depths must have shape {self.age.shape} (the shape given to "
-                             f"reset), got {depths.shape}")
+    def fill(self, mid, depths, capacity, dS, dt):
+        u = self.flow.draw()
+        if self.n_agents == 1:
+            self._t += 1
+            d = depths[:, 0, :]
+            if capacity is not None:
+                d = np.where(capacity[:, 0, :] > 0, d, np.inf)
+            count = self.flow.orders(u, self.flow.rate_dt(d, dS, dt))
+            if capacity is not None:
+                count = np.minimum(count, capacity[:, 0, :])
+            return count[:, None, :]
+        counts = self._allocate(mid, depths, capacity, u, dS, dt)
+        self._t += 1
+        return counts
+
+    def _allocate(self, mid, depths, capacity, u, dS, dt):
+        t = float(self._t)
+        posted = np.ones(depths.shape, bool) if capacity is None else capacity > 0
+        d = np.where(posted, depths, np.inf)
+        # Time priority: a quote at a new price (or newly posted) joins the back of its level
+        # at the step's start, in random order among those joining together.
+        price = mid[:, None, None] + depths * _PRICE_SIGN
         tol = _PRICE_RTOL * (np.abs(mid)[:, None, None] + np.abs(depths))
-        self._update_ages(mid[:, None, None] + depths * _PRICE_SIGN, tol, allowed)
+        unchanged = posted & (np.abs(price - self._rest_price) <= tol)
+        self.priority = np.where(unchanged, self.priority, t + 0.5 * self._tie.next())
+        self._rest_price = np.where(posted, price, np.nan)
 
-        # Books: one row per (path, side), row = 2 * path + side, agents along the last axis.
-        # Every posted quote is order_size shares; an unposted one is beyond any reach.
-        book = depths.transpose(0, 2, 1).reshape(2 * n_paths, n_agents)
-        if allowed is not None:
-            book = np.where(allowed.transpose(0, 2, 1).reshape(book.shape), book, np.inf)
+        best = d.min(axis=1)                                         # (n, 2)
+        total = self.flow.orders(u, self.flow.rate_dt(best, dS, dt))
+        level_tol = _PRICE_RTOL * (np.abs(mid)[:, None] + np.abs(best))
+        member = posted & (d <= (best + level_tol)[:, None, :])
+        counts = member * total[:, None, :]                          # a lone best quote: all
+        shared = member.sum(axis=1) > 1
+        if capacity is not None:
+            shared |= (counts > capacity).any(axis=1)
+        # A filled quote rejoins the back of its level (its last fill, late in the step).
+        refilled = (counts > 0) & ~shared[:, None, :]
+        self.priority = np.where(refilled, t + 0.5 + 0.5 * counts / (counts + 1.0),
+                                 self.priority)
+        rows = np.flatnonzero((shared & (total > 0)).reshape(-1))
+        if rows.size:
+            self._queue(rows, counts, d, mid, capacity, u, dS, dt, total, t)
+        return counts
 
-        rows, reach = self._draw_orders(book, dS, dt, rng)
-        consumed, executed = self._execute(rows, reach, book)
-        self.last_orders = MarketOrders(rows // 2, rows % 2, reach,
-                                        float(self.market_order_size), executed)
-
-        volume = np.zeros(book.shape)
-        hit = np.flatnonzero(consumed > 0)
-        if hit.size:
-            row_tol = tol.transpose(0, 2, 1).reshape(book.shape)[hit]
-            age = self.age.transpose(0, 2, 1).reshape(book.shape)[hit]
-            order = self._priority(book[hit], row_tol, age, rng)
-            # Consumed volume is a prefix of the priority order (see _execute).
-            ahead = self.order_size * np.arange(n_agents)
-            taken = np.clip(consumed[hit, None] - ahead, 0.0, self.order_size)
-            filled = np.empty_like(taken)
-            np.put_along_axis(filled, order, taken, axis=-1)
-            volume[hit] = filled
-        volume = np.ascontiguousarray(volume.reshape(n_paths, 2, n_agents).transpose(0, 2, 1))
-        # A filled quote is replenished next step: a new order, at the back of its level.
-        self._rest_price[volume > 0] = np.nan
-        return volume
-
-    def _update_ages(self, price, tol, allowed):
-        if allowed is not None:
-            price = np.where(allowed, price, np.nan)   # a quote not posted is not resting
-        # NaN (new, filled or unposted) never compares equal; the price a quote started
-        # resting at is kept, so rounding noise cannot accumulate into a move.
-        unchanged = np.abs(price - self._rest_price) <= tol
-        self.age = np.where(unchanged, self.age + 1, 0)
-        self._rest_price = np.where(unchanged, self._rest_price, price)
-
-    def _draw_orders(self, book, dS, dt, rng):
-        """The step's market orders that reach a quote or the mid: their book rows
-        (2 * path + side, in arrival order within a row) and reaches (price units)."""
-        n_rows = book.shape[0]
-        log_rate = np.full(n_rows, math.log(self.A * dt))           # ln(A dt) per row
-        if self.toxicity:
-            with np.errstate(divide="ignore"):                       # toxicity 1: rate 0
-                log_rate += np.log(_flow_multiplier(dS, self.toxicity)).reshape(-1)
-        # Orders reaching less than f = min(0, shallowest posted quote) trade nothing: not drawn.
-        floor = np.minimum(book.min(axis=-1, initial=np.inf), 0.0)
-        if self.probability == "linear":
-            reach = (log_rate + rng.standard_exponential(n_rows)) / self.k
-            rows = np.flatnonzero(reach >= floor)
-            return rows, reach[rows]
-        # Expected orders reaching f: A exp(-k f) dt, at most _MAX_ORDERS_DT.
-        log_count = np.minimum(log_rate - self.k * floor, math.log(_MAX_ORDERS_DT))
-        with np.errstate(invalid="ignore"):      # -inf - -inf on a side without flow
-            floor = np.where(np.isfinite(log_rate), (log_rate - log_count) / self.k, 0.0)
-        counts = rng.poisson(np.exp(log_count))
-        rows = np.repeat(np.arange(n_rows), counts)
-        reach = rng.standard_exponential(rows.size)
-        reach /= self.k
-        reach += floor[rows]
-        return rows, reach
-
-    def _execute(self, rows, reach, book):
-        """Shares consumed per book row by the orders in arrival order, and per order.
-
-        Quotes within a reach are a prefix of the priority order, and every order takes from
-        the front of what is left, so what has been consumed is always a prefix too: a row's
-        state is one number, the volume consumed so far. An order then executes ``min(size,
-        volume within its reach - volume consumed)`` (0 if negative).
-        """
-        consumed = np.zeros(book.shape[0])
-        executed = np.zeros(rows.size)
-        if not rows.size:
-            return consumed, executed
-        within = self.order_size * np.count_nonzero(book[rows] <= reach[:, None], axis=-1)
-        counts = np.bincount(rows, minlength=book.shape[0])
-        first = np.cumsum(counts) - counts
-        size = float(self.market_order_size)
-        for j in range(int(counts.max())):   # the j-th order of every row at once
-            row = np.flatnonzero(counts > j)
-            idx = first[row] + j
-            before = consumed[row]
-            after = np.maximum(before, np.minimum(before + size, within[idx]))
-            consumed[row] = after
-            executed[idx] = after - before
-        return consumed, executed
-
-    @staticmethod
-    def _priority(book, tol, age, rng):
-        """Price-time priority order of each row's quotes (indices, best first)."""
-        order = np.argsort(book, axis=-1)
-        ranked = np.take_along_axis(book, order, axis=-1)
-        with np.errstate(invalid="ignore"):            # inf - inf: unposted quotes
-            new_level = ~(np.diff(ranked, axis=-1)
-                          <= np.take_along_axis(tol, order, axis=-1)[:, 1:])
-        tied = np.flatnonzero((~new_level & np.isfinite(ranked[:, 1:])).any(axis=-1))
-        if tied.size:
-            # Equal prices: the longest-resting quote first, then a seeded coin.
-            level = np.zeros(ranked[tied].shape, dtype=np.int64)
-            level[:, 1:] = np.cumsum(new_level[tied], axis=-1)
-            level_of_quote = np.empty_like(level)
-            np.put_along_axis(level_of_quote, order[tied], level, axis=-1)
-            coin = rng.random(level.shape)
-            order[tied] = np.lexsort((coin, -age[tied], level_of_quote), axis=-1)
-        return order
+    def _queue(self, rows, counts, d, mid, capacity, u, dS, dt, total, t):
+        """Serve the orders of the (path, side) ``rows`` (flat ``2 * path + side``) one at a
+        time, by price, time priority and capacity, writing their fills into ``counts`` and
+        the place of each filled quote (its last fill) into ``priority``."""
+        path, side = rows // 2, rows % 2
+        dd = d[path, :, side]                                        # (r, a)
+        pri = self.priority[path, :, side]
+        cap = (np.full(dd.shape, np.inf) if capacity is None
+               else capacity[path, :, side].astype(np.float64))
+        tol = _PRICE_RTOL * (np.abs(mid[path])[:, None] + np.abs(dd))
+        # Order j of the step reaches a quote iff j < N(its depth) (module docstring).
+        reach = self.flow.orders(u[path, side][:, None],
+                                 self.flow.rate_dt(dd, dS[path], dt, side=side))
+        got = np.zeros(dd.shape)
+        m = total.reshape(-1)[rows]
+        step = 0.5 / (m + 1.0)
+        for j in range(int(m.max())):
+            live = np.flatnonzero(j < m)
+            ok = (reach[live] > j) & (got[live] < cap[live])
+            dl = np.where(ok, dd[live], np.inf)
+            dmin = dl.min(axis=1, keepdims=True)
+            key = np.where(ok & (dl <= dmin + tol[live]), pri[live], np.inf)
+            who = key.argmin(axis=1)
+            served = np.isfinite(key[np.arange(live.size), who])
+            live, who = live[served], who[served]
+            got[live, who] += 1.0
+            pri[live, who] = t + 0.5 + (j + 1) * step[live]
+        counts[path, :, side] = got
+        self.priority[path, :, side] = pri
 
 
-class MarketOrders(NamedTuple):
-    """The market orders of the last step of :class:`ReachFills`, one entry per order, in
-    arrival order within each (path, side).
+class IndependentFills:
+    """Each agent has its own market-order flow (no competition): agent ``j`` draws from
+    flow stream ``j``, so agent 0 sees the flow of :class:`QueueFills`, and with one agent
+    the two models are the same byte for byte.
 
-    ``path``, ``side`` (0: a market sell hitting bids, 1: a market buy lifting asks),
-    ``reach`` (price units: the deepest quote the order would trade with), ``size`` (shares,
-    the same for every order) and ``executed`` (shares the order traded: ``min(size,
-    volume still resting within its reach when it arrives)``).
+    Parameters
+    ----------
+    flow : OrderFlow
+        The flow of every agent (its parameters; each agent gets its own draws).
     """
 
-    path: np.ndarray
-    side: np.ndarray
-    reach: np.ndarray
-    size: float
-    executed: np.ndarray
+    def __init__(self, flow: OrderFlow) -> None:
+        self.flow = flow
+
+    @classmethod
+    def from_params(cls, params: MarketParams) -> IndependentFills:
+        return cls(OrderFlow.from_params(params))
+
+    def reset(self, n_paths: int, n_agents: int, streams: RandomStreams) -> None:
+        self._flows = [OrderFlow(self.flow.A, self.flow.k, self.flow.rule, self.flow.toxicity)
+                       for _ in range(n_agents)]
+        for j, flow in enumerate(self._flows):
+            flow.reset(streams, index=j)
+
+    def fill(self, mid, depths, capacity, dS, dt):
+        d = depths if capacity is None else np.where(capacity > 0, depths, np.inf)
+        u = np.stack([flow.draw() for flow in self._flows], axis=1)      # (n, a, 2)
+        counts = self.flow.orders(u, self.flow.rate_dt(d, dS, dt))
+        return counts if capacity is None else np.minimum(counts, capacity)
 
 
-def build_fill_model(params: MarketParams, n_agents: int,
-                     market_order_size: float | None = None) -> FillModel:
-    """:class:`IntensityFills` for one agent, :class:`ReachFills` when agents compete (or
-    when ``market_order_size`` is given)."""
-    if n_agents == 1 and market_order_size is None:
-        return IntensityFills(A=params.A, k=params.k, probability=params.fill_probability,
-                              toxicity=params.toxicity, order_size=params.order_size)
-    return ReachFills.from_params(params, market_order_size)
+def build_fill_model(params: MarketParams, n_agents: int = 1) -> FillModel:
+    """The market's fill model: :class:`QueueFills` on the flow the parameters describe
+    (one agent or competing agents alike)."""
+    return QueueFills.from_params(params)

@@ -2,8 +2,8 @@
 
 Identities (every path, every step, to float rounding)::
 
-    pnl = cash + inventory * mid - (cash_0 + q_0 * mid_0)
-        = spread_capture + inventory_pnl + fees
+    pnl = cash + inventory * mid - (cash_0 + q_0 * mid_0) + liquidation
+        = spread_capture + inventory_pnl + fees + liquidation
     spread_capture    = sum over fills of side * (mid at fill - fill price) = sum of filled depths
     inventory_pnl     = sum over steps of inventory * (mid after - mid before)
     adverse_selection = sum over fills of side * (mid h steps later - mid at fill)
@@ -13,7 +13,13 @@ PnL (it is not added again); fills less than h steps before the end are measured
 terminal mid. It is accumulated as the inventory PnL of the shares acquired in the last h
 steps: sum over steps of (net shares filled in the last h steps) * (mid after - mid before),
 which is the sum over fills above, rearranged (each fill's move over h steps is the sum of
-the h one-step moves that follow it). Money in price units x shares, float64.
+the h one-step moves that follow it). ``liquidation`` is 0 until :meth:`Ledger.liquidate`
+charges the cost of unwinding the terminal inventory (``MarketParams.liquidation_cost``).
+
+Fills are counted as fills, not as steps with a fill: ``fills`` holds the number of fills
+per side and ``volume`` the shares, ``(n_paths, n_agents, 2)`` (bid, ask);
+``bid_fills``, ``ask_fills``, ``bid_volume``, ``ask_volume`` are views of them. Money in
+price units x shares, float64.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from __future__ import annotations
 import numpy as np
 
 FIELDS = ("cash", "inventory", "spread_capture", "inventory_pnl", "adverse_selection",
-          "fees", "bid_fills", "ask_fills", "max_abs_inventory")
+          "fees", "liquidation", "max_abs_inventory")
+SIDE_FIELDS = ("fills", "volume")
 
 
 class Ledger:
-    """Cash, inventory and PnL accumulators, arrays of shape ``(n_paths, n_agents)``.
+    """Cash, inventory and PnL accumulators, arrays of shape ``(n_paths, n_agents)``
+    (``fills`` and ``volume``: ``(n_paths, n_agents, 2)``).
 
     Parameters
     ----------
@@ -35,50 +43,81 @@ class Ledger:
         Adverse-selection horizon h, in steps (>= 1).
     fee : float
         Fee per share filled, price units (negative: rebate).
+    order_size : float
+        Shares per fill (> 0).
     """
 
-    def __init__(self, n_paths: int, n_agents: int = 1, horizon: int = 1, fee: float = 0.0):
+    def __init__(self, n_paths: int, n_agents: int = 1, horizon: int = 1, fee: float = 0.0,
+                 order_size: float = 1.0):
         self.shape = (n_paths, n_agents)
-        self.horizon, self.fee = horizon, fee
+        self.horizon, self.fee, self.order_size = horizon, fee, float(order_size)
         self._step = 0
-        for name in FIELDS:
-            setattr(self, name, np.zeros(self.shape))
-        self.initial_value = np.zeros(self.shape)
         self._recent_net = np.zeros((horizon, *self.shape))    # signed shares filled, by step
-        self._recent = np.zeros(self.shape)                     # their sum over the last h
+        self.reset(0.0, np.zeros(n_paths))
 
     # The public fields are never written in place: every update binds a new array, so an
     # array handed out (a vector env's infos) keeps its step's values without a copy. (Fresh
     # arrays are also the fast choice at both ends: an in-place or ``out=`` ufunc costs 3x
-    # more per call on one path, and at 100k paths freed blocks are reused, see _allocator.)
+    # more per call on one path.)
 
     def reset(self, q0: float | np.ndarray, mid: np.ndarray, cash0: float = 0.0) -> None:
+        zeros = np.zeros(self.shape)
         for name in FIELDS:
-            setattr(self, name, np.zeros(self.shape))
-        self.inventory = self.inventory + q0
-        self.cash = self.cash + cash0
+            setattr(self, name, zeros)     # shared until the first update rebinds each
+        for name in SIDE_FIELDS:
+            setattr(self, name, np.zeros((*self.shape, 2)))
+        self.inventory = zeros + q0
+        self.cash = zeros + cash0
         self.max_abs_inventory = np.abs(self.inventory)
         self.initial_value = self.cash + self.inventory * mid[:, None]
         self._recent_net.fill(0.0)
-        self._recent = np.zeros(self.shape)
+        self._recent = zeros
         self._step = 0
 
-    def record_fills(self, mid: np.ndarray, depths: np.ndarray, volume: np.ndarray,
-                     fill_mid: np.ndarray | None = None) -> None:
-        """Book the step's fills: ``volume`` shares (n_paths, n_agents, 2) at the quotes
-        ``depths`` (same shape, (bid, ask)) around ``mid`` (n_paths,).
+    @property
+    def bid_fills(self) -> np.ndarray:
+        """Fills of the bid (market sells taken), ``(n_paths, n_agents)``."""
+        return self.fills[..., 0]
 
-        ``fill_mid`` (same shape as ``volume``, optional): the volume-weighted mid at the fills
-        of each side, when the mid moves within the step (an event-driven book fills at
-        several mids). The fills are then at ``fill_mid -/+ depths``, and the filled shares
-        were not held while the mid went from ``mid`` to ``fill_mid``: that part,
+    @property
+    def ask_fills(self) -> np.ndarray:
+        """Fills of the ask (market buys taken), ``(n_paths, n_agents)``."""
+        return self.fills[..., 1]
+
+    @property
+    def bid_volume(self) -> np.ndarray:
+        """Shares bought, ``(n_paths, n_agents)``."""
+        return self.volume[..., 0]
+
+    @property
+    def ask_volume(self) -> np.ndarray:
+        """Shares sold, ``(n_paths, n_agents)``."""
+        return self.volume[..., 1]
+
+    def record_fills(self, mid: np.ndarray, depths: np.ndarray, fills: np.ndarray,
+                     fill_mid: np.ndarray | None = None) -> None:
+        """Book the step's fills: ``fills`` (n_paths, n_agents, 2), the number of fills of
+        ``order_size`` shares at the quotes ``depths`` (same shape, (bid, ask)) around ``mid``
+        (n_paths,).
+
+        ``fill_mid`` (same shape as ``fills``, optional): the mean mid at the fills of each
+        side, when the mid moves within the step (an event-driven book fills at several
+        mids). The fills are then at ``fill_mid -/+ depths``, and the filled shares were not
+        held while the mid went from ``mid`` to ``fill_mid``: that part,
         ``side * volume * (mid - fill_mid)``, is booked to ``inventory_pnl`` and to
         ``adverse_selection``, so the identities hold with ``record_move(mid, new_mid)``.
         """
+        slot = self._step % self.horizon
+        if fill_mid is None and not fills.any():
+            # No fill anywhere: only the adverse-selection window moves on.
+            if self._recent_net[slot].any():
+                self._recent = self._recent - self._recent_net[slot]
+                self._recent_net[slot] = 0.0
+            return
+        volume = fills * self.order_size if self.order_size != 1.0 else fills
         bought, sold = volume[..., 0], volume[..., 1]
         net = bought - sold
         # The window of recent fills drops step t - h and takes step t (same ring slot).
-        slot = self._step % self.horizon
         self._recent = self._recent + net - self._recent_net[slot]
         self._recent_net[slot] = net
         # A fill at mid -/+ depth earns the depth per share against the mid.
@@ -97,8 +136,8 @@ class Ledger:
             self.fees = self.fees - fees
         self.cash = cash
         self.inventory = self.inventory + net
-        self.bid_fills = self.bid_fills + (bought > 0)
-        self.ask_fills = self.ask_fills + (sold > 0)
+        self.fills = self.fills + fills
+        self.volume = self.volume + volume
         self.max_abs_inventory = np.maximum(self.max_abs_inventory, np.abs(self.inventory))
 
     def record_move(self, old_mid: np.ndarray, new_mid: np.ndarray) -> None:
@@ -110,10 +149,18 @@ class Ledger:
         self.adverse_selection = self.adverse_selection + self._recent * move
         self._step += 1
 
+    def liquidate(self, cost_per_share: float) -> None:
+        """Charge ``cost_per_share * |inventory|`` (price units per share) for unwinding the
+        terminal inventory; the inventory stays (it is valued, not traded)."""
+        if cost_per_share:
+            self.liquidation = self.liquidation - cost_per_share * np.abs(self.inventory)
+
     def pnl(self, mid: np.ndarray) -> np.ndarray:
-        """Mark-to-market PnL since the start, price units x shares, (n_paths, n_agents)."""
-        return self.cash + self.inventory * mid[:, None] - self.initial_value
+        """PnL since the start, price units x shares, (n_paths, n_agents): marked to ``mid``,
+        less the liquidation cost once charged."""
+        return self.cash + self.inventory * mid[:, None] - self.initial_value + self.liquidation
 
     def decomposition_residual(self, mid: np.ndarray) -> np.ndarray:
-        """``pnl - (spread_capture + inventory_pnl + fees)``: float rounding only."""
-        return self.pnl(mid) - (self.spread_capture + self.inventory_pnl + self.fees)
+        """``pnl - (spread_capture + inventory_pnl + fees + liquidation)``: float rounding."""
+        return self.pnl(mid) - (self.spread_capture + self.inventory_pnl + self.fees
+                                + self.liquidation)

@@ -1,22 +1,26 @@
 """The batched market core: one simulation for every face (single env, vector env, PettingZoo,
 Monte Carlo runner). State arrays have a leading path axis and an agent axis.
 
-One step ``t -> t + dt``: (1) the agents' quotes (depths) rest around the mid ``S_t``;
-(2) the mid increment over the step is drawn; (3) market orders fill quotes (the fill model
-may condition on the coming move: informed flow); fills are booked at ``S_t -/+ depth``;
-(4) the mid moves to ``S_{t+dt}`` (plus the permanent impact of the fills, if any) and
-inventories are marked to it.
+One step ``t -> t + dt``: (1) the agents' quotes (depths) rest around the mid ``S_t``
+(on the tick grid, if any); (2) the mid increment over the step is drawn; (3) market orders
+fill quotes (the fill model may condition on the coming move: informed flow); fills are
+booked at ``S_t -/+ depth``; (4) the mid moves to ``S_{t+dt}`` (plus the permanent impact of
+the fills, if any) and inventories are marked to it. Every draw comes from the episode's
+named streams (:mod:`asmm_env.streams`): the mid path and the order flow of a path depend
+only on the seed and the path's index.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from asmm_env._allocator import retain_freed_memory
 from asmm_env.fills import FillModel, build_fill_model
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
+from asmm_env.streams import RandomStreams
 
 
 class EpisodeClock:
@@ -53,70 +57,125 @@ class Market(EpisodeClock):
     n_agents : int
         Market makers quoting on each path.
     price_model, fill_model : optional
-        Components replacing the ones ``params`` describes (see ``asmm_env.price``,
+        Components replacing the ones ``params`` describe (see ``asmm_env.price``,
         ``asmm_env.fills``).
+    block_paths : int, optional
+        Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``; see
+        :mod:`asmm_env.streams`, which defines what a seed fixes).
     """
 
     def __init__(self, params: MarketParams, n_paths: int = 1, n_agents: int = 1, *,
-                 price_model: PriceModel | None = None, fill_model: FillModel | None = None):
-        if not isinstance(n_paths, (int, np.integer)) or n_paths < 1:
-            raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
-        if not isinstance(n_agents, (int, np.integer)) or n_agents < 1:
-            raise ValueError(f"n_agents must be an integer >= 1, got {n_agents!r}")
+                 price_model: PriceModel | None = None, fill_model: FillModel | None = None,
+                 block_paths: int | None = None):
+        if not isinstance(params, MarketParams):
+            raise TypeError(f"params must be a MarketParams, got {type(params).__name__}")
+        for name, value in (("n_paths", n_paths), ("n_agents", n_agents)):
+            if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
+                    or value < 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name, value, method in (("price_model", price_model, "increment"),
+                                    ("fill_model", fill_model, "fill")):
+            if value is not None and not (callable(getattr(value, "reset", None))
+                                          and callable(getattr(value, method, None))):
+                raise TypeError(f"{name} must be a model object with reset() and {method}() "
+                                f"(see asmm_env.{name.split('_')[0]}), got {value!r}")
         self.params = params
         self.n_paths, self.n_agents = int(n_paths), int(n_agents)
-        if self.n_paths * self.n_agents >= 10_000:
-            retain_freed_memory()   # large batches: see asmm_env._allocator
+        self.block_paths = block_paths
         self.price_model = price_model if price_model is not None else build_price_model(params)
         self.fill_model = (fill_model if fill_model is not None
                            else build_fill_model(params, self.n_agents))
         self.ledger = Ledger(self.n_paths, self.n_agents, params.adverse_selection_steps,
-                             params.fee)
+                             params.fee, params.order_size)
         self.n_steps = params.n_steps
         self.mid = np.full(self.n_paths, float(params.s0))
         self.step_index = 0
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
-        self.rng = np.random.default_rng()
+        self.last_fills = self.last_volume
+        self.streams: RandomStreams | None = None
         self._bounded = params.max_inventory is not None
 
-    def reset(self, rng: np.random.Generator) -> None:
-        """Start a new episode on every path, drawing from ``rng`` from now on."""
-        self.rng = rng
+    def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
+        """Start a new episode on every path.
+
+        ``seed``: an int, a ``SeedSequence``, a ``Generator`` (one draw from it seeds the
+        episode) or a :class:`~asmm_env.streams.RandomStreams`; ``None`` draws fresh OS
+        entropy. ``first_block``: the index of this batch's first block in a larger run
+        (``rollout`` chunks)."""
+        if isinstance(seed, RandomStreams):
+            streams = seed
+        else:
+            if seed is None:
+                seed = np.random.SeedSequence()
+            streams = RandomStreams(seed, self.n_paths, block_paths=self.block_paths,
+                                    first_block=first_block)
+        if streams.n_paths != self.n_paths:
+            raise ValueError(f"streams must be for n_paths = {self.n_paths}, got "
+                             f"{streams.n_paths}")
+        self.streams = streams
         self.step_index = 0
         self.mid = np.full(self.n_paths, float(self.params.s0))
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
-        self.price_model.reset(self.n_paths, rng)
-        self.fill_model.reset(self.n_paths, self.n_agents)
+        self.last_fills = self.last_volume
+        self.price_model.reset(self.n_paths, streams)
+        self.fill_model.reset(self.n_paths, self.n_agents, streams)
         self.ledger.reset(self.params.q0, self.mid)
 
-    def allowed_sides(self) -> np.ndarray | None:
-        """Which quotes the inventory bounds allow, (n_paths, n_agents, 2), or None if unbounded."""
+    def capacity(self) -> np.ndarray | None:
+        """Fills each quote may still take before its inventory bound, ``(n_paths, n_agents,
+        2)`` (bid: ``floor((Q - q) / order_size)``, ask: ``floor((Q + q) / order_size)``), or
+        None when the market is unbounded. A quote with capacity 0 is not posted."""
         if not self._bounded:
             return None
         q, size, Q = self.ledger.inventory, self.params.order_size, self.params.max_inventory
-        return np.stack([q + size <= Q + 1e-12, q - size >= -Q - 1e-12], axis=-1)
+        room = np.stack([Q - q, Q + q], axis=-1) / size
+        return np.floor(room + 1e-9)
+
+    def allowed_sides(self) -> np.ndarray | None:
+        """Which quotes the inventory bounds allow, (n_paths, n_agents, 2), or None if unbounded."""
+        capacity = self.capacity()
+        return None if capacity is None else capacity >= 1
+
+    def on_grid(self, depths: np.ndarray) -> np.ndarray:
+        """Depths of the quotes once their prices are rounded onto the tick grid, away from
+        the mid (a bid down, an ask up); the depths themselves when ``tick_size`` is 0."""
+        tick = self.params.tick_size
+        if not tick:
+            return depths
+        mid = self.mid[:, None]
+        bid = np.floor((mid - depths[..., 0]) / tick + 1e-9) * tick
+        ask = np.ceil((mid + depths[..., 1]) / tick - 1e-9) * tick
+        return np.stack([mid - bid, ask - mid], axis=-1)
 
     def step(self, depths: np.ndarray) -> np.ndarray:
         """Advance one step with quotes at ``depths`` (n_paths, n_agents, 2) = (bid, ask) in
-        price units; returns the shares filled, same shape. Depths must be finite."""
+        price units; returns the shares filled, same shape. Depths must be finite.
+
+        The number of fills of each quote is ``last_fills``; on a tick grid the quotes
+        rest (and fill) at their grid prices."""
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
+        p = self.params
         old_mid = self.mid
-        dS = self.price_model.increment(old_mid, self.params.dt, self.rng)
-        volume = self.fill_model.fill(old_mid, depths, self.allowed_sides(), dS,
-                                      self.params.dt, self.rng)
-        self.ledger.record_fills(old_mid, depths, volume)
-        if self.params.impact:
+        depths = self.on_grid(depths)
+        dS = self.price_model.increment(old_mid, p.dt)
+        fills = self.fill_model.fill(old_mid, depths, self.capacity(), dS, p.dt)
+        self.ledger.record_fills(old_mid, depths, fills)
+        volume = fills * p.order_size if p.order_size != 1.0 else fills
+        if p.impact:
             # Informed flow: the shares the makers bought were sold by someone who knew
             # better, and the mid keeps the move (permanent impact).
             net_bought = volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
-            dS = dS - self.params.impact * net_bought
+            dS = dS - p.impact * net_bought
         self.mid = old_mid + dS
         self.step_index += 1
         self.ledger.record_move(old_mid, self.mid)
-        self.last_volume = volume
+        if p.liquidation_cost and self.done:
+            self.ledger.liquidate(p.liquidation_cost)
+        self.last_volume, self.last_fills = volume, fills
         return volume
 
     def pnl(self) -> np.ndarray:
-        """Mark-to-market PnL since the start, (n_paths, n_agents)."""
+        """PnL since the start, (n_paths, n_agents): marked to the mid (less the liquidation
+        cost at the end, if any)."""
         return self.ledger.pnl(self.mid)

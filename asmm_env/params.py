@@ -11,17 +11,18 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from asmm_env._validation import (
+from asmm_env.validation import (
     check_choice,
     check_finite,
     check_in_range,
     check_non_negative,
     check_positive,
     check_positive_int,
+    check_whole_steps,
 )
 
 PRICE_DYNAMICS = ("gaussian", "binomial", "gbm")
-FILL_PROBABILITIES = ("exponential", "linear")
+FILL_RULES = ("poisson", "exponential", "linear")
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ class MarketParams:
         walk ``+/- sigma sqrt(dt)`` with probability 1/2, or geometric Brownian motion.
     drift : float
         Drift of the midprice, price units per unit time (relative drift for ``"gbm"``).
-    fill_probability : {"exponential", "linear"}
-        Per-step fill probability of a quote at depth delta: ``1 - exp(-lambda dt)`` (exact for
-        Poisson arrivals) or ``min(lambda dt, 1)`` (the AS 2008 paper's discretisation).
+    fill_rule : {"poisson", "exponential", "linear"}
+        Market orders per step and side reaching a quote at depth delta (see
+        ``asmm_env.fills``): ``Poisson(lambda dt)`` with the quote replenished after each fill
+        (exact for quotes held over the step; the default), at most one
+        (``1 - exp(-lambda dt)``), or at most one with probability ``min(lambda dt, 1)`` (the
+        AS 2008 paper's discretisation). ``lambda = A min(1, exp(-k delta))``.
     order_size : float
         Shares per fill (> 0).
     max_inventory : float or None
@@ -84,6 +88,15 @@ class MarketParams:
     max_depth : float or None
         Bound of the action space on each depth, price units; ``None`` gives
         ``10 sigma sqrt(T) + 10 / k`` (a quote that deep essentially never fills).
+    tick_size : float
+        Price grid, price units (>= 0; 0 is the continuous model). Quotes are rounded away
+        from the mid onto the grid (a bid down, an ask up), so makers at one grid price share
+        it by time priority.
+    liquidation_cost : float
+        Cost of unwinding the terminal inventory, price units per share of ``|q_T|`` (>= 0;
+        e.g. half the market's spread to cross it). 0 (the default) values the terminal
+        inventory at the mid, as the AS model does. Booked in the ledger's ``liquidation``
+        at the last step.
     """
 
     s0: float = 100.0
@@ -95,7 +108,7 @@ class MarketParams:
     q0: float = 0.0
     price_dynamics: str = "gaussian"
     drift: float = 0.0
-    fill_probability: str = "exponential"
+    fill_rule: str = "poisson"
     order_size: float = 1.0
     max_inventory: float | None = None
     fee: float = 0.0
@@ -107,17 +120,20 @@ class MarketParams:
     vol_of_vol: float = 0.0
     vol_mean_reversion: float = 5.0
     max_depth: float | None = None
+    tick_size: float = 0.0
+    liquidation_cost: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("s0", "sigma", "A", "k", "T", "dt", "order_size", "vol_mean_reversion"):
             check_positive(name, getattr(self, name))
         for name in ("q0", "drift", "fee"):
             check_finite(name, getattr(self, name))
-        for name in ("impact", "jump_intensity", "jump_std", "vol_of_vol"):
+        for name in ("impact", "jump_intensity", "jump_std", "vol_of_vol", "tick_size",
+                     "liquidation_cost"):
             check_non_negative(name, getattr(self, name))
         check_in_range("toxicity", self.toxicity, 0.0, 1.0)
         check_choice("price_dynamics", self.price_dynamics, PRICE_DYNAMICS)
-        check_choice("fill_probability", self.fill_probability, FILL_PROBABILITIES)
+        check_choice("fill_rule", self.fill_rule, FILL_RULES)
         check_positive_int("adverse_selection_steps", self.adverse_selection_steps)
         if self.max_inventory is not None:
             check_positive("max_inventory", self.max_inventory)
@@ -128,11 +144,7 @@ class MarketParams:
                 )
         if self.max_depth is not None:
             check_positive("max_depth", self.max_depth)
-        steps = self.T / self.dt
-        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
-            raise ValueError(
-                f"T / dt must be a whole number of steps >= 1, got T={self.T!r}, dt={self.dt!r}"
-            )
+        check_whole_steps(self.T, self.dt)
         if self.vol_of_vol > 0 and self.price_dynamics != "gaussian":
             raise ValueError(
                 f"vol_of_vol must be 0 unless price_dynamics='gaussian' (stochastic volatility "
@@ -143,7 +155,7 @@ class MarketParams:
     @property
     def n_steps(self) -> int:
         """Number of decision steps in an episode, ``T / dt``."""
-        return round(self.T / self.dt)
+        return check_whole_steps(self.T, self.dt)
 
     @property
     def depth_bound(self) -> float:
@@ -161,6 +173,9 @@ class MarketParams:
         """Build from keyword arguments, naming any unknown one in the error."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - fields)
+        if "fill_rule" in unknown:
+            raise TypeError("unknown market parameter 'fill_rule': it is now "
+                            f"'fill_rule', one of {FILL_RULES}")
         if unknown:
             raise TypeError(f"unknown market parameter(s) {unknown}; known: {sorted(fields)}")
         return cls(**kwargs)

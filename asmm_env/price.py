@@ -1,11 +1,13 @@
 """Midprice models: each draws the increment of the mid over one step, batched over paths.
 
-A model has ``reset(n_paths, rng)`` (draws or sets any state of its own) and
-``increment(mid, dt, rng) -> ndarray (n_paths,)``, the change of the mid over ``[t, t + dt]``
-in price units. The market draws the increment *before* the fills of the step, so that an
-informed-flow fill model can condition on it (see ``asmm_env.fills``). Every model draws
-only what it needs, so a model switched off (no jumps, no stochastic volatility) leaves the
-random stream, and so the paths, byte for byte as without it.
+A model has ``reset(n_paths, streams)`` (takes its sources from the episode's
+:class:`~asmm_env.streams.RandomStreams` and sets any state of its own) and
+``increment(mid, dt) -> ndarray (n_paths,)``, the change of the mid over ``[t, t + dt]`` in
+price units. The market draws the increment *before* the fills of the step, so that an
+informed-flow fill model can condition on it (see ``asmm_env.fills``). Each part draws from
+its own named stream (``"price"``, ``"jumps"`` and ``"jump_size"``, ``"volatility"``), a
+fixed number of variates per path and step, so a model switched off (no jumps, no stochastic
+volatility) leaves the diffusion's draws, and so the paths, byte for byte as without it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Protocol
 import numpy as np
 
 from asmm_env.params import MarketParams
+from asmm_env.streams import RandomStreams
 
 
 class PriceModel(Protocol):
-    def reset(self, n_paths: int, rng: np.random.Generator) -> None: ...
+    def reset(self, n_paths: int, streams: RandomStreams) -> None: ...
 
-    def increment(self, mid: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray: ...
+    def increment(self, mid: np.ndarray, dt: float) -> np.ndarray: ...
 
 
 class ArithmeticBrownian:
@@ -31,13 +34,12 @@ class ArithmeticBrownian:
 
     def __init__(self, sigma: float, drift: float = 0.0) -> None:
         self.sigma, self.drift = sigma, drift
-        self._z = np.empty(0)
 
-    def reset(self, n_paths: int, rng: np.random.Generator) -> None:
-        self._z = np.empty(n_paths)     # draws land in a buffer: cheaper at any batch size
+    def reset(self, n_paths: int, streams: RandomStreams) -> None:
+        self._z = streams.source("price", "normal")
 
-    def increment(self, mid: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
-        dS = rng.standard_normal(out=self._z) * (self.sigma * np.sqrt(dt))
+    def increment(self, mid: np.ndarray, dt: float) -> np.ndarray:
+        dS = self._z.next() * (self.sigma * np.sqrt(dt))
         return dS + self.drift * dt if self.drift else dS
 
 
@@ -46,14 +48,13 @@ class BinomialWalk:
 
     def __init__(self, sigma: float, drift: float = 0.0) -> None:
         self.sigma, self.drift = sigma, drift
-        self._u = np.empty(0)
 
-    def reset(self, n_paths: int, rng: np.random.Generator) -> None:
-        self._u = np.empty(n_paths)
+    def reset(self, n_paths: int, streams: RandomStreams) -> None:
+        self._u = streams.source("price", "uniform")
 
-    def increment(self, mid: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
+    def increment(self, mid: np.ndarray, dt: float) -> np.ndarray:
         step = self.sigma * np.sqrt(dt)
-        up = rng.random(out=self._u) < 0.5
+        up = self._u.next() < 0.5
         return up * (2.0 * step) - (step - self.drift * dt)
 
 
@@ -63,11 +64,11 @@ class GeometricBrownian:
     def __init__(self, sigma: float, drift: float = 0.0) -> None:
         self.sigma, self.drift = sigma, drift
 
-    def reset(self, n_paths: int, rng: np.random.Generator) -> None:
-        pass
+    def reset(self, n_paths: int, streams: RandomStreams) -> None:
+        self._z = streams.source("price", "normal")
 
-    def increment(self, mid: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
-        z = rng.standard_normal(mid.shape[0])
+    def increment(self, mid: np.ndarray, dt: float) -> np.ndarray:
+        z = self._z.next()
         log_step = (self.drift - 0.5 * self.sigma**2) * dt + self.sigma * np.sqrt(dt) * z
         return mid * np.expm1(log_step)
 
@@ -87,16 +88,17 @@ class StochasticVolatility:
         self.mean_reversion, self.drift = mean_reversion, drift
         self.variance = np.empty(0)
 
-    def reset(self, n_paths: int, rng: np.random.Generator) -> None:
+    def reset(self, n_paths: int, streams: RandomStreams) -> None:
         self.variance = np.full(n_paths, self.sigma**2)
+        self._z = streams.source("price", "normal")
+        self._w = streams.source("volatility", "normal")
 
-    def increment(self, mid: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
-        z = rng.standard_normal((2, mid.shape[0]))
+    def increment(self, mid: np.ndarray, dt: float) -> np.ndarray:
         v = np.maximum(self.variance, 0.0)
         root_v_dt = np.sqrt(v * dt)
-        dS = self.drift * dt + root_v_dt * z[0]
+        dS = self.drift * dt + root_v_dt * self._z.next()
         self.variance = (self.variance + self.mean_reversion * (self.sigma**2 - v) * dt
-                         + self.vol_of_vol * root_v_dt * z[1])
+                         + self.vol_of_vol * root_v_dt * self._w.next())
         return dS
 
 
@@ -106,15 +108,20 @@ class CompoundPoissonJumps:
 
     def __init__(self, base: PriceModel, intensity: float, jump_std: float) -> None:
         self.base, self.intensity, self.jump_std = base, intensity, jump_std
+        self._dt = None
 
-    def reset(self, n_paths: int, rng: np.random.Generator) -> None:
-        self.base.reset(n_paths, rng)
+    def reset(self, n_paths: int, streams: RandomStreams) -> None:
+        self.base.reset(n_paths, streams)
+        self._streams = streams
+        self._dt = None
 
-    def increment(self, mid: np.ndarray, dt: float, rng: np.random.Generator) -> np.ndarray:
-        dS = self.base.increment(mid, dt, rng)
-        n_jumps = rng.poisson(self.intensity * dt, mid.shape[0])
-        dS += self.jump_std * np.sqrt(n_jumps) * rng.standard_normal(mid.shape[0])
-        return dS
+    def increment(self, mid: np.ndarray, dt: float) -> np.ndarray:
+        if dt != self._dt:      # the count's mean is fixed per episode: one source per dt
+            self._dt = dt
+            self._count = self._streams.source("jumps", "poisson", lam=self.intensity * dt)
+            self._size = self._streams.source("jump_size", "normal")
+        dS = self.base.increment(mid, dt)
+        return dS + self.jump_std * np.sqrt(self._count.next()) * self._size.next()
 
 
 def build_price_model(params: MarketParams) -> PriceModel:

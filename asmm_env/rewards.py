@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asmm_env._validation import check_non_negative, check_positive
+from asmm_env.validation import check_non_negative, check_positive
 
 
 class PnLIncrement:

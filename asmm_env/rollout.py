@@ -1,17 +1,22 @@
-"""Monte Carlo rollout of fixed policies on the batched core, chunked over paths.
+"""Monte Carlo rollout of fixed policies on a batched core, chunked over paths: the one
+runner for the reduced-form market (:class:`~asmm_env.market.Market`, from
+``MarketParams``) and the limit order book (:class:`~asmm_env.lob.LimitOrderBook`, from
+``BookParams``).
 
-``rollout(policy, params, n_paths=..., seed=...)`` steps the market for every path at once
-(one vectorised ``policy.act`` call per agent and step, no Python loop per path) and returns
-one row per path (and agent) in a pandas DataFrame. Paths are simulated in chunks of
-``chunk_size`` so memory stays flat for a million paths; chunk ``i`` draws from the ``i``-th
-child of ``SeedSequence(seed)``, so a result depends only on (seed, n_paths, chunk_size).
+``rollout(policy, params, n_paths=..., seed=...)`` steps every path at once (one vectorised
+``policy.act`` call per agent and step, no Python loop per path) and returns one row per
+path (and agent) in a pandas DataFrame. Paths are simulated in chunks of whole blocks of
+:data:`~asmm_env.streams.BLOCK_PATHS` paths, and every block draws from its own named
+streams (:mod:`asmm_env.streams`), so the market of path ``i`` depends only on ``(seed, i)``:
+results are the same bytes for any ``chunk_size``, any number of workers and any policies
+(common random numbers), and the first paths of a larger run are the paths of a smaller one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -19,137 +24,232 @@ import pandas as pd
 from asmm_env.market import Market
 from asmm_env.params import MarketParams
 from asmm_env.spaces import action_to_depths, observations
+from asmm_env.streams import BLOCK_PATHS
+from asmm_env.validation import check_positive_int
 
 COLUMNS = ("path", "agent", "terminal_pnl", "terminal_inventory", "cash", "bid_fills",
-           "ask_fills", "fills", "spread_capture", "inventory_pnl", "adverse_selection",
-           "fees", "max_abs_inventory", "max_identity_residual")
+           "ask_fills", "fills", "bid_volume", "ask_volume", "spread_capture",
+           "inventory_pnl", "adverse_selection", "fees", "liquidation", "max_abs_inventory",
+           "max_identity_residual")
+
+
+class Observer(Protocol):
+    """Something that watches a chunk's steps: ``start(core)`` after the reset,
+    ``step(core, step, quotes, volume)`` after each step (``quotes``: what the core was given:
+    depths for the market, offsets for the book), ``result()`` at the end of the chunk (any
+    picklable value; :func:`rollout` returns the list of them, one per chunk)."""
+
+    def start(self, core: Any) -> None: ...
+
+    def step(self, core: Any, step: int, quotes: np.ndarray, volume: np.ndarray) -> None: ...
+
+    def result(self) -> Any: ...
 
 
 @dataclass
 class RolloutResult:
-    """Per-path results and the recorded trajectories of the first paths.
+    """Per-path results, recorded trajectories and what the observers gathered.
 
     ``paths``: DataFrame with columns ``COLUMNS`` (money in price units x shares, inventory in
-    shares), one row per (path, agent). ``trajectories``: arrays of the first
-    ``record_paths`` paths: ``mid`` (n_steps + 1, K), ``inventory`` and ``pnl``
+    shares, fills counted as fills), one row per (path, agent). ``trajectories``: arrays of
+    the first ``record_paths`` paths: ``mid`` (n_steps + 1, K), ``inventory`` and ``pnl``
     (n_steps + 1, K, n_agents), ``bid_depth`` and ``ask_depth`` (n_steps, K, n_agents),
     ``fills`` (n_steps, K, n_agents, 2) = shares (bought, sold); ``time`` (n_steps + 1,).
     ``inside_spread_mean`` (n_steps,): the best bid-ask spread across agents averaged over all
-    paths, per step.
+    paths, per step (price units). ``observed``: per observer, its ``result()`` of each chunk.
     """
 
     paths: pd.DataFrame
     trajectories: dict[str, np.ndarray] = field(default_factory=dict)
     inside_spread_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    observed: list[list[Any]] = field(default_factory=list)
 
 
-def rollout(policies: Any, params: MarketParams | None = None, *, n_paths: int, seed: int,
+def rollout(policies: Any, params: Any = None, *, n_paths: int, seed: int,
             chunk_size: int = 50_000, record_paths: int = 0,
             progress: Callable[[int], None] | None = None,
-            market_factory: Callable[[MarketParams, int, int], Market] | None = None,
-            ) -> RolloutResult:
+            market_factory: Callable[..., Any] | None = None,
+            observers: Sequence[Callable[[], Observer]] = ()) -> RolloutResult:
     """Roll fixed policies over ``n_paths`` Monte Carlo paths.
 
     Parameters
     ----------
     policies : Policy or sequence of Policy
-        One policy (one agent) or one per competing agent.
-    params : MarketParams
-        The market (default: the AS 2008 setup).
+        One policy (one agent) or one per competing agent. On the order book a policy may
+        implement ``offsets(observation) -> (n, 2)`` levels (see
+        :meth:`~asmm_env.lob.LimitOrderBook.set_quotes`) instead of depths.
+    params : MarketParams or BookParams
+        The market (default: the AS 2008 setup) or the order book.
     n_paths : int
         Number of paths (>= 1).
     seed : int
-        Root seed (>= 0); chunk i uses ``SeedSequence(seed).spawn(n_chunks)[i]``.
+        Root seed (>= 0) of the named streams (:mod:`asmm_env.streams`).
     chunk_size : int
-        Paths simulated at once (>= 1); bounds memory.
+        Paths simulated at once (>= 1), rounded up to whole blocks of ``BLOCK_PATHS``;
+        bounds memory and never changes a result.
     record_paths : int
-        Keep full trajectories of the first this-many paths (taken from the first chunk).
+        Keep full trajectories of the first this-many paths (capped by the first chunk).
     progress : callable, optional
         Called with the number of paths finished after each chunk (e.g. a tqdm ``update``).
     market_factory : callable, optional
-        ``(params, n_paths, n_agents) -> Market``, to roll out on a custom market.
+        ``(params, n_paths, n_agents, block_paths=...) -> core``, to roll out on a custom
+        market (it must accept ``block_paths``).
+    observers : sequence of callables
+        Factories of :class:`Observer` objects, one new observer per chunk.
     """
     agents: Sequence[Any] = (list(policies) if isinstance(policies, (list, tuple))
                              else [policies])
     if not agents:
         raise ValueError("policies must name at least one policy, got an empty sequence")
     for i, policy in enumerate(agents):
-        if not callable(getattr(policy, "act", None)):
+        if not callable(getattr(policy, "act", None)) and \
+                not callable(getattr(policy, "offsets", None)):
             raise TypeError(f"policies[{i}] must have an act(observation) method, got {policy!r}")
-    for name, value in (("n_paths", n_paths), ("chunk_size", chunk_size)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if not isinstance(record_paths, (int, np.integer)) or record_paths < 0:
+    check_positive_int("n_paths", n_paths)
+    check_positive_int("chunk_size", chunk_size)
+    if (not isinstance(record_paths, (int, np.integer)) or isinstance(record_paths, bool)
+            or record_paths < 0):
         raise ValueError(f"record_paths must be an integer >= 0, got {record_paths!r}")
     # SeedSequence(None) would draw fresh OS entropy: an unseeded, unreproducible run.
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     params = params if params is not None else MarketParams()
-    factory = market_factory or (lambda p, n, a: Market(p, n, a))
+    driver = _driver(params, market_factory)
+    chunk = -(-chunk_size // BLOCK_PATHS) * BLOCK_PATHS
 
-    n_chunks = -(-n_paths // chunk_size)
-    seeds = np.random.SeedSequence(seed).spawn(n_chunks)
-    # One preallocated column per result, filled chunk by chunk: the only memory that grows
-    # with n_paths is the result table itself.
     n_rows = n_paths * len(agents)
     table = {name: np.empty(n_rows, dtype=np.int64 if name in ("path", "agent") else float)
              for name in COLUMNS}
     trajectories: dict[str, np.ndarray] = {}
     spread_sum = np.zeros(params.n_steps)
-    for i, chunk_seed in enumerate(seeds):
-        size = min(chunk_size, n_paths - i * chunk_size)
-        market = factory(params, size, len(agents))
-        keep = min(record_paths, size) if i == 0 else 0
-        columns, recorded, spread = _run_chunk(market, agents,
-                                               np.random.default_rng(chunk_seed), keep)
-        rows = slice(i * chunk_size * len(agents), (i * chunk_size + size) * len(agents))
+    observed: list[list[Any]] = [[] for _ in observers]
+    for start in range(0, n_paths, chunk):
+        size = min(chunk, n_paths - start)
+        core = driver.make(size, len(agents))
+        core.reset(int(seed), first_block=start // BLOCK_PATHS)
+        watchers = [factory() for factory in observers]
+        keep = min(record_paths, size) if start == 0 else 0
+        columns, recorded, spread = _run_chunk(core, driver, agents, keep, watchers)
+        rows = slice(start * len(agents), (start + size) * len(agents))
         for name in COLUMNS:
             table[name][rows] = columns[name]
-        table["path"][rows] += i * chunk_size
+        table["path"][rows] += start
         spread_sum += spread * size
+        for i, watcher in enumerate(watchers):
+            observed[i].append(watcher.result())
         if keep:
             trajectories = recorded
         if progress is not None:
             progress(size)
     paths = pd.DataFrame(table, copy=False)
-    return RolloutResult(paths, trajectories, spread_sum / n_paths)
+    return RolloutResult(paths, trajectories, spread_sum / n_paths, observed)
 
 
-def _run_chunk(market: Market, agents: Sequence[Any], rng: np.random.Generator, keep: int):
-    market.reset(rng)
-    n, a, n_steps = market.n_paths, market.n_agents, market.n_steps
-    bound = market.params.depth_bound
-    depths = np.empty((n, a, 2))
+class _Driver:
+    """How the runner talks to one kind of core: build it, observe an agent, turn an action
+    into what ``core.step`` takes, and the depths at which the quotes rest."""
+
+    def __init__(self, params: Any, factory: Callable[..., Any] | None) -> None:
+        self.params = params
+        self.factory = factory
+
+    def make(self, n_paths: int, n_agents: int) -> Any:
+        if self.factory is not None:
+            return self.factory(self.params, n_paths, n_agents, block_paths=BLOCK_PATHS)
+        return Market(self.params, n_paths, n_agents, block_paths=BLOCK_PATHS)
+
+    def observe(self, core: Any, agent: int) -> np.ndarray:
+        return observations(core.mid, core.ledger.inventory[:, agent], core.time_remaining)
+
+    def quotes(self, policy: Any, obs: np.ndarray, n: int) -> np.ndarray:
+        return action_to_depths(policy.act(obs), n, self.params.depth_bound)
+
+    def depths(self, core: Any, quotes: np.ndarray) -> np.ndarray:
+        return core.on_grid(quotes)
+
+
+class _BookDriver(_Driver):
+    def make(self, n_paths: int, n_agents: int) -> Any:
+        from asmm_env.lob import LimitOrderBook
+
+        factory = self.factory or LimitOrderBook
+        return factory(self.params, n_paths, n_agents, block_paths=BLOCK_PATHS)
+
+    def observe(self, core: Any, agent: int) -> np.ndarray:
+        from asmm_env.lob.env import book_observations
+
+        if agent == 0:
+            self._obs = book_observations(core)
+        return self._obs[:, agent]
+
+    def quotes(self, policy: Any, obs: np.ndarray, n: int) -> np.ndarray:
+        from asmm_env.lob.env import depths_to_offsets
+
+        if callable(getattr(policy, "offsets", None)):
+            return np.asarray(policy.offsets(obs)).reshape(n, 2)
+        return depths_to_offsets(action_to_depths(policy.act(obs), n, self.params.depth_bound),
+                                 self.params)
+
+    def depths(self, core: Any, quotes: np.ndarray) -> np.ndarray:
+        # A quote j levels behind the best rests (j + 1/2) ticks from the mid; -1: none.
+        return np.where(quotes >= 0, (quotes + 0.5) * self.params.tick_size, np.inf)
+
+
+def _driver(params: Any, factory: Callable[..., Any] | None) -> _Driver:
+    from asmm_env.lob import BookParams
+
+    if isinstance(params, BookParams):
+        return _BookDriver(params, factory)
+    if isinstance(params, MarketParams):
+        return _Driver(params, factory)
+    raise TypeError(f"params must be a MarketParams or a BookParams, got "
+                    f"{type(params).__name__}")
+
+
+def _run_chunk(core: Any, driver: _Driver, agents: Sequence[Any], keep: int,
+               watchers: Sequence[Observer]):
+    n, a, n_steps = core.n_paths, core.n_agents, core.n_steps
+    quotes = np.empty((n, a, 2), dtype=np.int64 if isinstance(driver, _BookDriver) else float)
     worst_residual = np.zeros((n, a))
     spread = np.empty(n_steps)
-    rec = _Recorder(market, keep) if keep else None
+    rec = _Recorder(core, keep) if keep else None
+    for watcher in watchers:
+        watcher.start(core)
     for step in range(n_steps):
-        tau = market.time_remaining
         for j, policy in enumerate(agents):
-            obs = observations(market.mid, market.ledger.inventory[:, j], tau)
-            depths[:, j, :] = action_to_depths(policy.act(obs), n, bound)
-        # The inside spread: best bid depth + best ask depth over agents (allowed quotes only).
-        allowed = market.allowed_sides()
-        quoted = depths if allowed is None else np.where(allowed, depths, np.inf)
-        inside = quoted.min(axis=1).sum(axis=-1)
+            quotes[:, j, :] = driver.quotes(policy, driver.observe(core, j), n)
+        depths = driver.depths(core, quotes)
+        # The inside spread: best bid depth + best ask depth over posted quotes.
+        if a == 1 and not isinstance(driver, _BookDriver):
+            allowed = core.allowed_sides()
+            inside = depths[:, 0, 0] + depths[:, 0, 1]
+            if allowed is not None:
+                inside = np.where(allowed[:, 0].all(axis=-1), inside, np.inf)
+        else:
+            allowed = core.allowed_sides() if hasattr(core, "allowed_sides") else None
+            posted = depths if allowed is None else np.where(allowed, depths, np.inf)
+            inside = posted.min(axis=1).sum(axis=-1)
         finite = np.isfinite(inside)
         spread[step] = inside[finite].mean() if finite.any() else np.nan
-        volume = market.step(depths)
-        residual = np.abs(market.ledger.decomposition_residual(market.mid))
+        volume = core.step(quotes)
+        residual = np.abs(core.ledger.decomposition_residual(core.mid))
         np.maximum(worst_residual, residual, out=worst_residual)
+        for watcher in watchers:
+            watcher.step(core, step, quotes, volume)
         if rec is not None:
             rec.record(step + 1, depths, volume)
-    led = market.ledger
-    pnl = market.pnl()
+    led = core.ledger
+    pnl = core.pnl()
     columns = {
         "path": np.repeat(np.arange(n), a),
         "agent": np.tile(np.arange(a), n),
         "terminal_pnl": pnl, "terminal_inventory": led.inventory, "cash": led.cash,
         "bid_fills": led.bid_fills, "ask_fills": led.ask_fills,
-        "fills": led.bid_fills + led.ask_fills, "spread_capture": led.spread_capture,
+        "fills": led.bid_fills + led.ask_fills, "bid_volume": led.bid_volume,
+        "ask_volume": led.ask_volume, "spread_capture": led.spread_capture,
         "inventory_pnl": led.inventory_pnl, "adverse_selection": led.adverse_selection,
-        "fees": led.fees, "max_abs_inventory": led.max_abs_inventory,
-        "max_identity_residual": worst_residual,
+        "fees": led.fees, "liquidation": led.liquidation,
+        "max_abs_inventory": led.max_abs_inventory, "max_identity_residual": worst_residual,
     }
     columns = {key: np.asarray(value).reshape(-1) for key, value in columns.items()}
     return columns, (rec.arrays() if rec is not None else {}), spread
@@ -158,9 +258,9 @@ def _run_chunk(market: Market, agents: Sequence[Any], rng: np.random.Generator, 
 class _Recorder:
     """Full trajectories of the first ``keep`` paths of a chunk."""
 
-    def __init__(self, market: Market, keep: int) -> None:
-        self.market, self.keep = market, keep
-        n_steps, a = market.n_steps, market.n_agents
+    def __init__(self, core: Any, keep: int) -> None:
+        self.core, self.keep = core, keep
+        n_steps, a = core.n_steps, core.n_agents
         self.mid = np.empty((n_steps + 1, keep))
         self.inventory = np.empty((n_steps + 1, keep, a))
         self.pnl = np.empty((n_steps + 1, keep, a))
@@ -170,10 +270,10 @@ class _Recorder:
         self._snapshot(0)
 
     def _snapshot(self, i: int) -> None:
-        m = self.market
-        self.mid[i] = m.mid[: self.keep]
-        self.inventory[i] = m.ledger.inventory[: self.keep]
-        self.pnl[i] = m.pnl()[: self.keep]
+        c = self.core
+        self.mid[i] = c.mid[: self.keep]
+        self.inventory[i] = c.ledger.inventory[: self.keep]
+        self.pnl[i] = c.pnl()[: self.keep]
 
     def record(self, i: int, depths: np.ndarray, volume: np.ndarray) -> None:
         self.bid_depth[i - 1] = depths[: self.keep, :, 0]
@@ -182,7 +282,7 @@ class _Recorder:
         self._snapshot(i)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        dt, n_steps = self.market.params.dt, self.market.n_steps
+        dt, n_steps = self.core.params.dt, self.core.n_steps
         return {"time": np.arange(n_steps + 1) * dt, "mid": self.mid,
                 "inventory": self.inventory, "pnl": self.pnl, "bid_depth": self.bid_depth,
                 "ask_depth": self.ask_depth, "fills": self.fills}

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env._validation import check_positive
+from asmm_env.validation import check_positive
 from asmm_env.analytic.avellaneda_stoikov import optimal_depths
 from baselines.policy import DepthPolicy, market_params
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env._validation import check_positive
+from asmm_env.validation import check_positive
 from asmm_env.analytic.glft import GLFTQuoteTable, glft_asymptotic_depths
 from asmm_env.params import MarketParams
 from baselines.policy import DepthPolicy, market_params

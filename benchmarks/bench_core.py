@@ -28,7 +28,7 @@ from baselines import AvellanedaStoikovPolicy
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "bench"
 AS2008 = dict(s0=100.0, sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.005, q0=0.0,
-              price_dynamics="binomial", fill_probability="linear")
+              price_dynamics="binomial", fill_rule="linear")
 
 
 def _median_time(fn, repeats: int) -> float:

@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env._validation import check_positive, check_positive_int
+from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
 from baselines import AvellanedaStoikovPolicy, SymmetricPolicy
@@ -59,7 +59,7 @@ PAPER: dict[float, dict[str, tuple[float, float, float, float, float]]] = {
 }
 PAPER_PATHS = 1_000
 PAPER_SETUP = MarketParams(s0=100.0, sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.005, q0=0.0,
-                           price_dynamics="binomial", fill_probability="linear")
+                           price_dynamics="binomial", fill_rule="linear")
 STRATEGIES = ("inventory", "symmetric")
 # (statistic, label, column of the paper tuple)
 STATS = (("profit", "mean profit", 1), ("std_profit", "std(profit)", 2),
@@ -132,12 +132,12 @@ def symmetric_expected_profit(params: MarketParams, half_spread: float) -> float
     if params.drift != 0 or params.toxicity != 0 or params.max_inventory is not None:
         return float("nan")
     rate_dt = params.A * math.exp(-params.k * half_spread) * params.dt
-    p = min(rate_dt, 1.0) if params.fill_probability == "linear" else -math.expm1(-rate_dt)
+    p = min(rate_dt, 1.0) if params.fill_rule == "linear" else -math.expm1(-rate_dt)
     return 2 * params.n_steps * p * (half_spread - params.fee) * params.order_size
 
 
 def _discretisation(p: MarketParams) -> str:
-    fills = "min(lambda dt, 1)" if p.fill_probability == "linear" else "1 - exp(-lambda dt)"
+    fills = "min(lambda dt, 1)" if p.fill_rule == "linear" else "1 - exp(-lambda dt)"
     return f"{p.price_dynamics} walk, {fills}"
 
 
@@ -351,7 +351,7 @@ def _symmetric_check(table: pd.DataFrame, markets: dict[str, MarketParams],
             row["paper_se"] = se
             for rule in ("linear", "exponential"):
                 exact = symmetric_expected_profit(
-                    PAPER_SETUP.replace(fill_probability=rule), row["half_spread"])
+                    PAPER_SETUP.replace(fill_rule=rule), row["half_spread"])
                 row[f"exact_{rule}"] = exact
                 row[f"paper_z_vs_{rule}"] = (paper[1] - exact) / se
         rows.append(row)

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env._validation import check_positive, check_positive_int
+from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.analytic.avellaneda_stoikov import average_spread
 from asmm_env.params import MarketParams
 from asmm_env.rollout import RolloutResult, rollout
@@ -193,7 +193,7 @@ def run(ctx: Context, settings: Settings) -> None:
         f"Market `{settings.market}`: S0 = {params.s0:g}, sigma = {params.sigma:g}, A = "
         f"{params.A:g}, k = {params.k:g}, T = {params.T:g}, dt = {params.dt:g} "
         f"({params.n_steps} steps), q0 = {params.q0:g}, {params.price_dynamics} mid "
-        f"increments, {params.fill_probability} fill probability; gamma = "
+        f"increments, {params.fill_rule} fill probability; gamma = "
         f"{settings.gamma:g}; {n:,} paths per policy. Policies: "
         + "; ".join(f"**{s.label}**: {s.describe(params, settings.gamma)}" for s in specs)
         + ". Every policy is rolled out from the same seed (common random numbers): "

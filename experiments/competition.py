@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from asmm_env._validation import check_positive, check_positive_int
+from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.analytic.avellaneda_stoikov import optimal_spread
 from asmm_env.fills import ReachFills, build_fill_model
 from asmm_env.market import Market
@@ -583,7 +583,7 @@ def _setup_text(settings: Settings, params: MarketParams, n: int) -> str:
     return (
         f"Market `{settings.market}`: S0 = {params.s0:g}, sigma = {params.sigma:g}, A = "
         f"{params.A:g} orders per unit time per side, k = {params.k:g}, T = {params.T:g}, dt = "
-        f"{params.dt:g} ({params.n_steps} steps), q0 = {params.q0:g}, {params.fill_probability} "
+        f"{params.dt:g} ({params.n_steps} steps), q0 = {params.q0:g}, {params.fill_rule} "
         f"order counts, {n:,} paths per N. Every agent runs the AS (2008) inventory strategy "
         "(spread gamma sigma^2 (T - t) + (2/gamma) ln(1 + gamma/k) around the reservation "
         "price s - q gamma sigma^2 (T - t)) for its own inventory, unaware of the others. "

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env._validation import check_positive, check_positive_int
+from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.analytic import glft_certainty_equivalent
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
@@ -98,7 +98,7 @@ class Settings:
 def glft_market(name: str, params: MarketParams, Q: int) -> MarketParams:
     """``params`` with ``max_inventory = Q``, after checking that it is GLFT's model (the error
     names the market and the field)."""
-    required = {"price_dynamics": "gaussian", "fill_probability": "exponential", "drift": 0.0,
+    required = {"price_dynamics": "gaussian", "fill_rule": "exponential", "drift": 0.0,
                 "toxicity": 0.0, "impact": 0.0, "jump_intensity": 0.0, "vol_of_vol": 0.0,
                 "fee": 0.0, "order_size": 1.0}
     for field_name, value in required.items():

@@ -85,7 +85,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env._validation import check_positive, check_positive_int
+from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.lob import BookParams, LimitOrderBook
 from asmm_env.lob.env import (
     AvellanedaStoikovLOBVectorEnv,

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env._validation import check_in_range, check_positive, check_positive_int
+from asmm_env.validation import check_in_range, check_positive, check_positive_int
 from asmm_env.rollout import rollout
 from experiments.baseline import _COLORS, build_policies, check_policy_keys
 from experiments.framework import Context

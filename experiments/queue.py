@@ -83,7 +83,7 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.linalg import expm
 
-from asmm_env._validation import check_positive_int
+from asmm_env.validation import check_positive_int
 from asmm_env.lob import BookParams, LimitOrderBook
 from asmm_env.lob.book import KEEP, NO_ORDER
 from experiments._lob import book_params
@@ -156,7 +156,7 @@ class Settings:
 
 
 # --- the analytic approximations -----------------------------------------------------------
-def fill_probability_first_passage(positions: Any, horizon: float, *, mu: float,
+def fill_rule_first_passage(positions: Any, horizon: float, *, mu: float,
                                    cancel_rate: float, kill_rate: float = 0.0) -> np.ndarray:
     """Probability that an order with ``k`` orders ahead at the best is filled within
     ``horizon`` (time units), for each ``k`` in ``positions`` (integers >= 0).
@@ -207,7 +207,7 @@ def fill_probability_first_passage(positions: Any, horizon: float, *, mu: float,
     return np.clip(P[k.astype(int), filled], 0.0, 1.0)
 
 
-def fill_probability_poisson(positions: Any, horizon: float, *, mu: float) -> np.ndarray:
+def fill_rule_poisson(positions: Any, horizon: float, *, mu: float) -> np.ndarray:
     """``P(N >= k + 1)``, ``N ~ Poisson(mu * horizon)``: the fill probability within
     ``horizon`` when only market orders (rate ``mu``) remove the ``k`` orders ahead."""
     k = np.asarray(positions, dtype=float)
@@ -399,11 +399,11 @@ def fill_table(data: dict[str, Any], settings: Settings, params: BookParams,
         table.loc[exact, "exp_fit"] = fit["p0"] * np.exp(-fit["beta"] * k)
         if mu > 0:
             t = H * params.dt
-            table.loc[exact, "first_passage"] = fill_probability_first_passage(
+            table.loc[exact, "first_passage"] = fill_rule_first_passage(
                 k, t, mu=mu, cancel_rate=C)
-            table.loc[exact, "first_passage_moves"] = fill_probability_first_passage(
+            table.loc[exact, "first_passage_moves"] = fill_rule_first_passage(
                 k, t, mu=mu, cancel_rate=C, kill_rate=kill_rate)
-            table.loc[exact, "poisson"] = fill_probability_poisson(k, t, mu=mu)
+            table.loc[exact, "poisson"] = fill_rule_poisson(k, t, mu=mu)
     return table
 
 
@@ -541,14 +541,14 @@ def run(ctx: Context, settings: Settings) -> None:
         f"row. Fill within H steps after the observation; Wilson 95% intervals.",
         title="Setup")
 
-    ctx.table(table, "queue_fill_probability",
+    ctx.table(table, "queue_fill_rule",
               "Fill probability within H steps by queue position",
               _fill_reading(table, fits, settings, params, nu, violations),
               display=_fill_display(table))
     ctx.table(fits, "queue_decay_fit",
               "Exponential decay p0 exp(-beta k) fitted per horizon, and the approximations",
               _fit_reading(fits, settings), display=_fit_display(fits))
-    ctx.figure(_fill_figure(table, settings), "queue_fill_probability_curve",
+    ctx.figure(_fill_figure(table, settings), "queue_fill_rule_curve",
                "Fill probability vs queue position, with the fits",
                _figure_reading(table, settings))
     ctx.table(pnl, "queue_pnl_per_fill", "Adverse move and PnL per fill by queue position",

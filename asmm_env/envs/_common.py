@@ -22,8 +22,8 @@ ENV_KEYS = frozenset({"reward", "inventory_penalty", "risk_aversion", "render_mo
                       "price_model", "fill_model"})
 
 # Ledger fields reported in infos, per agent (see asmm_env.ledger).
-LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "spread_capture",
-               "inventory_pnl", "adverse_selection", "fees")
+LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "bid_volume", "ask_volume",
+               "spread_capture", "inventory_pnl", "adverse_selection", "fees", "liquidation")
 
 
 def split_kwargs(kwargs: dict[str, Any], env_keys: Iterable[str] = ENV_KEYS,

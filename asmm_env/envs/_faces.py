@@ -48,8 +48,11 @@ class Face:
         self._pnl = pnl
         return reward[:, 0]
 
-    def _start(self, rng: np.random.Generator) -> None:
-        self.market.reset(rng)
+    def _start(self, seed: Any) -> None:
+        """Reset the core: from ``seed`` (an int or list of ints from ``reset(seed=...)``),
+        or, without one, from a draw of the env's generator (so episodes after a seeded
+        reset, autoresets included, are reproducible too). See :mod:`asmm_env.streams`."""
+        self.market.reset(self.np_random if seed is None else seed)
         self._pnl = np.zeros((self.market.n_paths, 1))
         if self._trace is not None:
             self._trace.clear()
@@ -77,7 +80,7 @@ class SingleFace(Face, gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self._start(self.np_random)
+        self._start(seed)
         return self._observations()[0], self._info()
 
     def step(self, action):
@@ -105,9 +108,11 @@ class VectorFace(Face, VectorEnv):
     same horizon, so all terminate together, and the step after the last one resets every
     path (its action is ignored, its rewards are 0). ``infos`` holds each key of the single
     env as an array ``(num_envs,)`` with its ``_key`` mask. ``reset(seed=s)`` seeds one
-    generator that draws for all paths; a list of ``num_envs`` seeds (Gymnasium's vector
-    convention) seeds that generator with the whole list (``SeedSequence(seeds)``):
-    reproducible, but path i is not a function of ``seeds[i]`` alone."""
+    episode's named streams (:mod:`asmm_env.streams`): with ``num_envs`` of at least
+    ``BLOCK_PATHS`` the paths are those of ``rollout(..., seed=s)``. A list of ``num_envs``
+    seeds (Gymnasium's vector convention) seeds the episode with the whole list
+    (``SeedSequence(seeds)``): reproducible, but path i is not a function of ``seeds[i]``
+    alone."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP}
 
@@ -129,16 +134,17 @@ class VectorFace(Face, VectorEnv):
             super().reset(seed=None)
             self._np_random = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seeds)))
             self._np_random_seed = seeds[0]
+            seed = seeds
         else:
             super().reset(seed=seed)
-        self._start(self.np_random)
+        self._start(seed)
         self._needs_reset = False
         return self._observations(), self._infos()
 
     def step(self, actions):
         not_done = np.zeros(self.num_envs, dtype=bool)
         if self._needs_reset:   # next-step autoreset: this step only starts new episodes
-            self._start(self.np_random)
+            self._start(None)
             self._needs_reset = False
             return (self._observations(), np.zeros(self.num_envs), not_done, not_done.copy(),
                     self._infos())
@@ -190,7 +196,8 @@ class ParallelFace(ParallelSeeding, ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Start an episode (the core's starting state). ``seed`` re-seeds the generator;
         without it the generator carries on (a fresh one the first time)."""
-        self.market.reset(self.reseed(seed))
+        rng = self.reseed(seed)
+        self.market.reset(rng if seed is None else seed)
         self.agents = self.possible_agents[:]
         self._pnl = np.zeros((1, len(self.possible_agents)))
         self._last = None

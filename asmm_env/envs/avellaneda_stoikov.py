@@ -21,8 +21,9 @@ from asmm_env.spaces import (
     observations,
 )
 
-INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "spread_capture",
-             "inventory_pnl", "adverse_selection", "fees")
+INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "bid_volume",
+             "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
+             "liquidation")
 
 
 class _Face:
@@ -134,7 +135,7 @@ class AvellanedaStoikovEnv(_Face, SingleFace):
     ## Arguments
 
     Every field of :class:`asmm_env.params.MarketParams` (``s0, sigma, A, k, T, dt, q0,
-    price_dynamics, fill_probability, order_size, max_inventory, fee, toxicity, ...``, or a
+    price_dynamics, fill_rule, order_size, max_inventory, fee, toxicity, ...``, or a
     whole ``params=MarketParams(...)``), plus ``reward``, ``inventory_penalty``,
     ``risk_aversion``, ``render_mode`` (``"ansi"``: a text line; ``"rgb_array"``: a picture
     of the episode so far, mid, quotes, fills and inventory), ``price_model`` and ``fill_model``

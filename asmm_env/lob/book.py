@@ -74,10 +74,10 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env._allocator import retain_freed_memory
 from asmm_env.ledger import Ledger
 from asmm_env.lob.params import BookParams
 from asmm_env.market import EpisodeClock
+from asmm_env.streams import RandomStreams, poisson_inverse
 
 BID, ASK = 0, 1
 LIMIT, CANCEL, MARKET = "limit", "cancel", "market"
@@ -113,7 +113,7 @@ class _State:
     """The book's arrays, path axis last; ``take`` / ``put`` move a subset of paths."""
 
     FIELDS = ("Q", "shift", "clock", "lvl", "target", "ahead", "ccode", "mcode", "nbest",
-              "fills", "fill_shift", "placements", "refilled", "dropped")
+              "fills", "fill_shift", "placements", "refilled", "dropped", "pid", "moves")
 
     def __init__(self, **arrays: np.ndarray) -> None:
         for name in self.FIELDS:
@@ -135,7 +135,7 @@ class _State:
 
 class LimitOrderBook(EpisodeClock):
     """Batched queue-reactive book with ``n_agents`` market makers' orders (see the module
-    docstring for the model). Market-like: ``reset(rng)``, ``step(offsets)``, ``ledger``,
+    docstring for the model). Market-like: ``reset(seed)``, ``step(offsets)``, ``ledger``,
     ``mid``, ``pnl()``, ``done``, so the reward functions and faces of the reduced-form
     :class:`asmm_env.market.Market` apply.
 
@@ -147,19 +147,31 @@ class LimitOrderBook(EpisodeClock):
         Independent books simulated at once (>= 1).
     n_agents : int
         Market makers sharing each book, with the same priority rules (>= 1).
+    block_paths : int, optional
+        Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``).
+
+    Randomness. The book draws from the episode's named streams (:mod:`asmm_env.streams`),
+    a generator per block of paths and decision step: the ``j``-th event of a path within a
+    step uses the ``j``-th pair of uniforms of its block's ``"book"`` stream for that step
+    (its waiting time and which event), the queues drawn at its ``r``-th price move of the
+    step come from the ``r``-th row of the ``"refill"`` stream, and agents placing orders at
+    one moment queue in the order of per-path keys from the ``"tiebreak"`` stream. So the
+    exogenous randomness of a path is the same whatever the agents do; their orders change
+    the state against which those uniforms select events.
 
     Examples
     --------
     >>> import numpy as np
     >>> from asmm_env.lob import BookParams, LimitOrderBook
     >>> book = LimitOrderBook(BookParams(T=10.0), n_paths=4)
-    >>> book.reset(np.random.default_rng(0))
+    >>> book.reset(seed=0)
     >>> volume = book.step(np.zeros((4, 1, 2), dtype=int))   # join both best queues
     >>> volume.shape, book.imbalance().shape
     ((4, 1, 2), (4,))
     """
 
-    def __init__(self, params: BookParams, n_paths: int = 1, n_agents: int = 1) -> None:
+    def __init__(self, params: BookParams, n_paths: int = 1, n_agents: int = 1, *,
+                 block_paths: int | None = None) -> None:
         if not isinstance(params, BookParams):
             raise TypeError(f"params must be a BookParams, got {type(params).__name__}")
         for name, value in (("n_paths", n_paths), ("n_agents", n_agents)):
@@ -168,15 +180,16 @@ class LimitOrderBook(EpisodeClock):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.params = params
         self.n_paths, self.n_agents = int(n_paths), int(n_agents)
-        if self.n_paths * self.n_agents >= 10_000:
-            retain_freed_memory()   # large batches: see asmm_env._allocator
         K, A, n = params.n_levels, self.n_agents, self.n_paths
         self.n_levels = K
         self.n_event_codes = 4 * K + 2          # codes 0 .. 4K+1; 4K+2 is "no event"
         self.no_event = 4 * K + 2
         self.n_steps = params.n_steps
-        self.ledger = Ledger(n, A, params.adverse_selection_steps, params.fee)
-        self.rng = np.random.default_rng()
+        self.ledger = Ledger(n, A, params.adverse_selection_steps, params.fee,
+                             params.order_size)
+        self.block_paths = block_paths
+        self.streams: RandomStreams | None = None
+        self._stream_step: int | None = None
         self.step_index = 0
         self.last_volume = np.zeros((n, A, 2))
         self._depths = np.full((n, A, 2), params.tick_size / 2)
@@ -201,20 +214,39 @@ class LimitOrderBook(EpisodeClock):
             mcode=np.full((2, A, n), _NO_CODE, dtype=np.int8),
             nbest=np.zeros((2, n)), fills=np.zeros((2, A, n)), fill_shift=np.zeros((2, A, n)),
             placements=np.zeros((2, A, n), dtype=np.int64),
-            refilled=np.zeros(n), dropped=np.zeros(n),
+            refilled=np.zeros(n), dropped=np.zeros(n), pid=np.arange(n),
+            moves=np.zeros(n, dtype=np.int64),
         )
 
     # --- episode (market-like API) ------------------------------------------------------
 
-    def reset(self, rng: np.random.Generator) -> None:
+    def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
         """New books on every path (every queue ``1 + Poisson(refill)`` others, mid ``s0``,
-        no agents' orders), drawing from ``rng`` from now on."""
-        self.rng = rng
+        no agents' orders).
+
+        ``seed``: an int, a ``SeedSequence``, a ``Generator`` (one draw from it seeds the
+        episode) or a :class:`~asmm_env.streams.RandomStreams`; ``None`` draws fresh OS
+        entropy. ``first_block``: this batch's first block in a larger run."""
+        if isinstance(seed, RandomStreams):
+            streams = seed
+        else:
+            streams = RandomStreams(np.random.SeedSequence() if seed is None else seed,
+                                    self.n_paths, block_paths=self.block_paths,
+                                    first_block=first_block)
+        if streams.n_paths != self.n_paths:
+            raise ValueError(f"streams must be for n_paths = {self.n_paths}, got "
+                             f"{streams.n_paths}")
+        self.streams = streams
+        self._stream_step = None
         s, p = self._s, self.params
-        s.Q[...] = 1.0 + rng.poisson(p.refill, s.Q.shape)
+        for b, paths, width in streams.block_slices():
+            gen = streams.step_generator("book", b, -1)
+            draws = gen.poisson(p.refill, (2, self.n_levels, streams.block_paths))
+            s.Q[..., paths] = 1.0 + draws[..., :width]
         for name in ("shift", "clock", "ahead", "nbest", "fills", "fill_shift", "refilled",
                      "dropped"):
             getattr(s, name).fill(0.0)
+        s.moves.fill(0)
         for name in ("lvl", "target", "ccode", "mcode"):
             getattr(s, name).fill(NO_ORDER)
         s.placements.fill(0)
@@ -241,7 +273,7 @@ class LimitOrderBook(EpisodeClock):
         mean_shift = np.divide(s.fill_shift.transpose(2, 1, 0), counts,
                                out=np.zeros(counts.shape), where=counts > 0)
         fill_mid = p.s0 + p.tick_size * mean_shift
-        self.ledger.record_fills(old_mid, self._depths, volume, fill_mid=fill_mid)
+        self.ledger.record_fills(old_mid, self._depths, counts, fill_mid=fill_mid)
         self.step_index += 1
         self.ledger.record_move(old_mid, self.mid)
         self.last_volume = volume
@@ -342,6 +374,62 @@ class LimitOrderBook(EpisodeClock):
         cum = self._cumulative_rates(self._s).T
         return np.diff(cum, axis=1, prepend=0.0)
 
+    # --- random streams of a step ---------------------------------------------------------
+
+    def _step_streams(self) -> None:
+        """Open the generators of the current decision step (once per step)."""
+        if self.streams is None:
+            raise RuntimeError("reset() the book before stepping it")
+        if self._stream_step == self.step_index:
+            return
+        st, t = self.streams, self.step_index
+        self._stream_step = t
+        self._blocks = st.block_slices()
+        self._event_gens = [st.step_generator("book", b, t) for b, _, _ in self._blocks]
+        self._refill_gens = [st.step_generator("refill", b, t) for b, _, _ in self._blocks]
+        self._refill_rows = np.empty((0, 4, self.n_paths))
+        self._refill_made = np.zeros(len(self._blocks), dtype=np.int64)
+        self._keys = None
+        if self.n_agents > 1:
+            keys = np.empty((self.n_agents, self.n_paths))
+            for (b, paths, width) in self._blocks:
+                gen = st.step_generator("tiebreak", b, t)
+                keys[:, paths] = gen.random((self.n_agents, st.block_paths))[:, :width]
+            self._rank = np.argsort(np.argsort(keys, axis=0), axis=0)   # agent's place, per path
+        self._s.moves.fill(0)
+
+    def _event_uniforms(self, s: _State, blocks: np.ndarray) -> np.ndarray:
+        """The next row of the ``"book"`` stream of every block in ``blocks`` (those with a
+        path in the working set ``s``): ``(2, s.n)`` uniforms, one pair per path."""
+        B = self.streams.block_paths
+        if len(self._blocks) == 1 and self._blocks[0][2] == B and s.n == self.n_paths:
+            return self._event_gens[0].random((2, B))
+        rows = np.empty((2, self.n_paths))
+        for b in blocks:
+            _, paths, width = self._blocks[b]
+            rows[:, paths] = self._event_gens[b].random((2, B))[:, :width]
+        return rows if s.n == self.n_paths and blocks.size == len(self._blocks) else \
+            rows[:, s.pid]
+
+    def _refill_uniforms(self, pid: np.ndarray, move: np.ndarray) -> np.ndarray:
+        """Uniforms ``(4, len(pid))`` of the ``move``-th price move of the step on paths
+        ``pid`` (global): two new queues, a refill of an empty best, a coin."""
+        B = self.streams.block_paths
+        need = int(move.max()) + 1
+        if need > self._refill_rows.shape[0]:
+            grown = np.empty((need, 4, self.n_paths))
+            grown[: self._refill_rows.shape[0]] = self._refill_rows
+            self._refill_rows = grown
+        for b in np.unique(pid // B):
+            have = self._refill_made[b]
+            last = int(move[pid // B == b].max()) + 1
+            if last > have:
+                _, paths, width = self._blocks[b]
+                draws = self._refill_gens[b].random((last - have, 4, B))
+                self._refill_rows[have:last, :, paths] = draws[..., :width]
+                self._refill_made[b] = last
+        return self._refill_rows[move, :, pid].T
+
     # --- agents' orders ------------------------------------------------------------------
 
     def set_quotes(self, offsets: Any) -> None:
@@ -356,6 +444,7 @@ class LimitOrderBook(EpisodeClock):
         does, before the new orders are placed."""
         s, A = self._s, self.n_agents
         target = self._validated_offsets(offsets)
+        self._step_streams()
         keep = target == KEEP
         if keep.any():
             target = np.where(keep, NO_ORDER, target)
@@ -417,9 +506,10 @@ class LimitOrderBook(EpisodeClock):
         if A == 1:
             self._place_group(s, entries, target)
             return
-        agent = entries // n % A
-        for a in self.rng.permutation(A):
-            mine = agent == a
+        # Agents placing at one moment queue in the order of their keys on that path.
+        rank = self._rank[entries // n % A, s.pid[entries % n]]
+        for r in range(A):
+            mine = rank == r
             if mine.any():
                 self._place_group(s, entries[mine], target[mine])
 
@@ -475,9 +565,11 @@ class LimitOrderBook(EpisodeClock):
         """Run exactly ``n_events`` events on every path, ignoring the decision-step grid
         (each path's clock advances by its own exponential waits): for benchmarks and
         statistics of the book itself. Fills accumulate in :meth:`step_fills`."""
-        s, rng = self._s, self.rng
+        s = self._s
+        self._step_streams()
+        blocks = np.arange(len(self._blocks))
         for _ in range(int(n_events)):
-            u = rng.random((2, s.n))
+            u = self._event_uniforms(s, blocks)
             cum = self._cumulative_rates(s)
             total = cum[-1]
             wait = np.log1p(-u[0], out=u[0])        # minus an Exp(1) wait
@@ -493,11 +585,13 @@ class LimitOrderBook(EpisodeClock):
         ``t_end`` (exact: the rates are constant between events and the wait is
         memoryless). Paths still running are gathered into a smaller working set whenever
         fewer than half of the current one run, so the cost follows the events simulated."""
-        full, rng = self._s, self.rng
+        self._step_streams()
+        full = self._s
         s, idx = full, None
+        blocks = np.arange(len(self._blocks))
         while True:
             n = s.n
-            u = rng.random((2, n))
+            u = self._event_uniforms(s, blocks)
             cum = self._cumulative_rates(s)
             total = cum[-1]
             clock = np.log1p(-u[0], out=u[0])
@@ -519,6 +613,7 @@ class LimitOrderBook(EpisodeClock):
                     full.put(idx, s)
                     idx = idx[keep]
                 s = full.take(idx)
+                blocks = np.unique(s.pid // self.streams.block_paths)
         if idx is not None:
             full.put(idx, s)
 
@@ -629,6 +724,14 @@ class LimitOrderBook(EpisodeClock):
         n = s.n
         split = np.searchsorted(emptied, n)
         down, up = emptied[:split], emptied[split:] - n
+        both = np.intersect1d(down, up, assume_unique=True)
+        if both.size:
+            # Both bests emptied at once (agents cancelling their last orders on both sides):
+            # the price moves one way, by a coin; that move draws a new best on the other
+            # side, so there is no second move.
+            coin = self._refill_uniforms(s.pid[both], s.moves[both])[3] < 0.5
+            down = np.setdiff1d(down, both[~coin], assume_unique=True)
+            up = np.setdiff1d(up, both[coin], assume_unique=True)
         if not up.size:
             return self._move_side(s, BID, down)
         if not down.size:
@@ -638,9 +741,11 @@ class LimitOrderBook(EpisodeClock):
     def _move_side(self, s: _State, side: int, p: np.ndarray) -> np.ndarray:
         """The best ``side`` queue emptied on paths ``p``: shift the levels and draw new
         queues (module docstring); BID moves the price down one tick, ASK up."""
-        K, A, n, prm, rng = self.n_levels, self.n_agents, s.n, self.params, self.rng
+        K, A, n, prm = self.n_levels, self.n_agents, s.n, self.params
         other = 1 - side
-        new = rng.poisson(prm.refill, (2, p.size)) + 1.0
+        u = self._refill_uniforms(s.pid[p], s.moves[p])
+        s.moves[p] += 1
+        new = poisson_inverse(u[:2], prm.refill) + 1.0
         q = s.Q[:, :, p]                                   # (2, K, k)
         s.dropped[p] += q[other, K - 1]
         shifted = np.empty_like(q)
@@ -663,7 +768,7 @@ class LimitOrderBook(EpisodeClock):
         # A best queue is never empty: an empty level that becomes the best is refilled.
         empty = np.flatnonzero((shifted[side, 0] == 0) & (nbest[side] == 0))
         if empty.size:
-            fresh = rng.poisson(prm.refill, empty.size) + 1.0
+            fresh = poisson_inverse(u[2, empty], prm.refill) + 1.0
             shifted[side, 0, empty] = fresh
             s.refilled[p[empty]] += fresh
         s.Q[:, :, p] = shifted

@@ -23,8 +23,9 @@ from asmm_env.lob.book import LimitOrderBook
 from asmm_env.lob.params import BookParams
 from asmm_env.spaces import action_to_depths, depths_to_action
 
-INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "spread_capture",
-             "inventory_pnl", "adverse_selection", "fees", "bid_filled", "ask_filled")
+INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "bid_volume",
+             "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
+             "liquidation", "bid_filled", "ask_filled")
 ACTION_NAMES = ("bid_depth", "ask_depth")
 _ENV_KEYS = frozenset({"reward", "inventory_penalty", "risk_aversion", "render_mode"})
 

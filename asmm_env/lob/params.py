@@ -23,11 +23,12 @@ import dataclasses
 import numbers
 from dataclasses import dataclass
 
-from asmm_env._validation import (
+from asmm_env.validation import (
     check_finite,
     check_non_negative,
     check_positive,
     check_positive_int,
+    check_whole_steps,
 )
 
 MAX_LEVELS = 30   # event codes are int8: 4 * n_levels + 3 of them must stay below 128
@@ -131,16 +132,12 @@ class BookParams:
                 or isinstance(self.small_queue, bool) or self.small_queue < 0):
             raise ValueError(f"small_queue must be an integer >= 0, got {self.small_queue!r}")
         check_positive_int("adverse_selection_steps", self.adverse_selection_steps)
-        steps = self.T / self.dt
-        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
-            raise ValueError(
-                f"T / dt must be a whole number of steps >= 1, got T={self.T!r}, dt={self.dt!r}"
-            )
+        check_whole_steps(self.T, self.dt)
 
     @property
     def n_steps(self) -> int:
         """Number of decision steps in an episode, ``T / dt``."""
-        return round(self.T / self.dt)
+        return check_whole_steps(self.T, self.dt)
 
     @property
     def depth_bound(self) -> float:

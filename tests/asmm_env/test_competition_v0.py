@@ -319,7 +319,7 @@ def test_one_agent_reproduces_the_single_agent_as_statistics(probability):
     """AS gamma = 0.1 on the AS 2008 market, 2,000 paths per model (independent seeds): the
     competition core (ReachFills) against the single-agent core (IntensityFills); mean
     terminal PnL, fills, inventory std within 4 s.e."""
-    params = MarketParams(fill_probability=probability)
+    params = MarketParams(fill_rule=probability)
     policy = AvellanedaStoikovPolicy.from_env(params, 0.1)
     single = rollout(policy, params, n_paths=2000, seed=21).paths
     compete = rollout(policy, params, n_paths=2000, seed=22, market_factory=lambda p, n, a: (

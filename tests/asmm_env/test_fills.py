@@ -38,19 +38,19 @@ def _assert_frequency(filled, p):
 
 @pytest.mark.parametrize("probability", ["exponential", "linear"])
 @pytest.mark.parametrize("depth", [0.0, 0.3, 1.0, 2.5])
-def test_fill_frequency_matches_the_chosen_fill_probability(probability, depth):
+def test_fill_frequency_matches_the_chosen_fill_rule(probability, depth):
     model = IntensityFills(A, K, probability)
     filled = _fill(model, depth, np.zeros(N_TRIALS // 2), seed=int(10 * depth)) > 0
     _assert_frequency(filled, _probability(depth, probability))
 
 
-def test_negative_depth_exponential_fill_probability_uses_the_boosted_intensity():
+def test_negative_depth_exponential_fill_rule_uses_the_boosted_intensity():
     # depth -0.5: lambda dt = 0.7 e^0.75 = 1.48 > 1, probability 1 - exp(-1.48) = 0.77.
     filled = _fill(IntensityFills(A, K, "exponential"), -0.5, np.zeros(N_TRIALS // 2), 1) > 0
     _assert_frequency(filled, _probability(-0.5, "exponential"))
 
 
-def test_negative_depth_linear_fill_probability_saturates_at_one():
+def test_negative_depth_linear_fill_rule_saturates_at_one():
     filled = _fill(IntensityFills(A, K, "linear"), -0.5, np.zeros(N_TRIALS // 2), 2)
     assert (filled == 1.0).all()
 
@@ -128,7 +128,7 @@ def test_fills_depend_only_on_the_generator_passed(reseed_global_numpy):
 
 
 def test_build_fill_model_gives_intensity_fills_for_one_agent_with_the_params():
-    p = MarketParams(A=50.0, k=2.0, fill_probability="linear", toxicity=0.2, order_size=3.0)
+    p = MarketParams(A=50.0, k=2.0, fill_rule="linear", toxicity=0.2, order_size=3.0)
     model = build_fill_model(p, n_agents=1)
     assert type(model) is IntensityFills
     assert (model.A, model.k, model.probability, model.toxicity, model.order_size) == (

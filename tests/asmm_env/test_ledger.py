@@ -95,10 +95,12 @@ def test_adverse_selection_over_a_one_step_episode_is_the_inventory_pnl():
     np.testing.assert_allclose(led.adverse_selection, led.inventory_pnl, rtol=1e-12)
 
 
-def test_fill_counts_and_max_abs_inventory_match_the_recorded_fills():
+def test_fill_counts_count_fills_not_steps_with_a_fill_and_max_abs_inventory_matches():
     fills, _, led = _record_small_market(3, 30, seed=4, q0=2.0)
-    assert np.array_equal(led.bid_fills[:, 0], (fills[..., 0] > 0).sum(axis=0))
-    assert np.array_equal(led.ask_fills[:, 0], (fills[..., 1] > 0).sum(axis=0))
+    assert (fills > 1).any()         # several fills of one quote in a step are counted
+    assert np.array_equal(led.bid_fills[:, 0], fills[..., 0].sum(axis=0))
+    assert np.array_equal(led.ask_fills[:, 0], fills[..., 1].sum(axis=0))
+    assert np.array_equal(led.bid_volume[:, 0], fills[..., 0].sum(axis=0))
     inventory = 2.0 + np.cumsum(fills[..., 0] - fills[..., 1], axis=0)
     assert np.array_equal(led.inventory[:, 0], inventory[-1])
     running_max = np.maximum(np.abs(inventory).max(axis=0), 2.0)

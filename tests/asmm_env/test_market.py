@@ -34,7 +34,7 @@ def market_setups(draw):
         q0=q0,
         price_dynamics=dynamics,
         drift=draw(st.floats(-1.0, 1.0)),
-        fill_probability=draw(st.sampled_from(FILL_PROBABILITIES)),
+        fill_rule=draw(st.sampled_from(FILL_PROBABILITIES)),
         order_size=order_size,
         max_inventory=max_inventory,
         fee=draw(st.floats(-0.05, 0.05)),

@@ -14,7 +14,8 @@ NAN, INF = float("nan"), float("inf")
 def test_defaults_are_the_as_2008_simulation_setup():
     p = MarketParams()
     assert (p.s0, p.sigma, p.A, p.k, p.T, p.dt, p.q0) == (100.0, 2.0, 140.0, 1.5, 1.0, 0.005, 0.0)
-    assert p.price_dynamics == "gaussian" and p.fill_probability == "exponential"
+    assert p.price_dynamics == "gaussian" and p.fill_rule == "poisson"
+    assert p.tick_size == 0.0 and p.liquidation_cost == 0.0
     assert p.n_steps == 200
 
 
@@ -58,7 +59,9 @@ BAD_VALUES = [
     ("toxicity", 1.5, r"\[0\.0, 1\.0\]"),
     ("toxicity", NAN, None),
     ("price_dynamics", "levy", "gaussian"),
-    ("fill_probability", "poisson", "exponential"),
+    ("fill_rule", "bernoulli", "poisson"),
+    *[(name, value, None) for name in ("tick_size", "liquidation_cost")
+      for value in (-0.01, NAN, INF)],
     ("adverse_selection_steps", 0, ">= 1"),
     ("adverse_selection_steps", 2.5, ">= 1"),
     ("adverse_selection_steps", True, ">= 1"),
@@ -114,3 +117,8 @@ def test_every_field_is_documented_in_the_class_docstring():
 def test_gbm_sigma_is_relative_and_depth_bound_still_finite():
     p = MarketParams(price_dynamics="gbm", sigma=0.2)
     assert math.isfinite(p.depth_bound) and p.depth_bound > 0
+
+
+def test_the_old_fill_probability_name_is_refused_with_its_new_name():
+    with pytest.raises(TypeError, match="fill_rule"):
+        MarketParams.from_kwargs(fill_probability="linear")

@@ -14,16 +14,16 @@ from asmm_env.price import (
     StochasticVolatility,
     build_price_model,
 )
+from asmm_env.streams import RandomStreams
 
 
 def _increments(model, n_paths, n_steps, dt, seed, s0=100.0):
     """Mid increments (n_steps, n_paths) and mids (n_steps + 1, n_paths) of a model."""
-    rng = np.random.default_rng(seed)
-    model.reset(n_paths, rng)
+    model.reset(n_paths, RandomStreams(seed, n_paths))
     mid = np.full(n_paths, s0)
     mids, increments = [mid], []
     for _ in range(n_steps):
-        increments.append(model.increment(mid, dt, rng).copy())   # models may reuse buffers
+        increments.append(model.increment(mid, dt).copy())   # models may reuse buffers
         mid = mid + increments[-1]
         mids.append(mid)
     return np.array(increments), np.array(mids)
@@ -115,7 +115,7 @@ def test_stochastic_volatility_keeps_mean_variance_but_fattens_tails_as_the_eule
 
 def test_stochastic_volatility_variance_starts_at_sigma_squared_per_path():
     model = StochasticVolatility(1.5, 0.3, 2.0)
-    model.reset(7, np.random.default_rng(0))
+    model.reset(7, RandomStreams(0, 7))
     assert np.array_equal(model.variance, np.full(7, 2.25))
 
 

@@ -382,7 +382,7 @@ def test_depths_of_another_shape_than_reset_raise_value_error():
 
 
 def test_from_params_and_build_fill_model_take_the_market_parameters():
-    p = MarketParams(A=50.0, k=2.0, fill_probability="linear", toxicity=0.2, order_size=3.0)
+    p = MarketParams(A=50.0, k=2.0, fill_rule="linear", toxicity=0.2, order_size=3.0)
     model = ReachFills.from_params(p, market_order_size=4.0)
     assert (model.A, model.k, model.probability, model.toxicity, model.order_size,
             model.market_order_size) == (50.0, 2.0, "linear", 0.2, 3.0, 4.0)

@@ -63,27 +63,35 @@ def test_two_agents_give_one_row_per_path_and_agent():
     assert np.array_equal(frame.agent, np.tile([0, 1], 9))
 
 
-@pytest.mark.parametrize(("n_paths", "chunk_size"), [(7, 3), (10, 5), (5, 50), (1, 1)])
-def test_chunks_cover_every_path_exactly_once(n_paths, chunk_size):
+TINY = MarketParams(T=0.02)           # 4 steps: chunking needs more than one block of paths
+
+
+@pytest.mark.parametrize(("chunk_size", "sizes"), [
+    (1, [1000, 1000, 500]), (1000, [1000, 1000, 500]), (1001, [2000, 500]), (5000, [2500])])
+def test_chunks_are_whole_blocks_and_cover_every_path_exactly_once(chunk_size, sizes):
     done = []
-    frame = rollout(_as_policy(), PARAMS, n_paths=n_paths, seed=0, chunk_size=chunk_size,
+    frame = rollout(_as_policy(TINY), TINY, n_paths=2500, seed=0, chunk_size=chunk_size,
                     progress=done.append).paths
-    assert np.array_equal(frame.path, np.arange(n_paths))
-    n_chunks = -(-n_paths // chunk_size)
-    assert done == [chunk_size] * (n_chunks - 1) + [n_paths - (n_chunks - 1) * chunk_size]
+    assert np.array_equal(frame.path, np.arange(2500))
+    assert done == sizes
 
 
-def test_a_chunk_draws_the_same_paths_whatever_the_total_path_count():
-    # chunk i uses SeedSequence(seed).spawn(n_chunks)[i], which does not depend on n_chunks
-    small = rollout(_as_policy(), PARAMS, n_paths=3, seed=9, chunk_size=3).paths
-    large = rollout(_as_policy(), PARAMS, n_paths=7, seed=9, chunk_size=3).paths
+def test_chunk_size_never_changes_a_byte():
+    # A chunk is a whole number of blocks and each block has its own streams.
+    runs = [rollout(_as_policy(TINY), TINY, n_paths=2500, seed=9, chunk_size=c).paths
+            for c in (1, 1000, 2000, 3000)]
+    for other in runs[1:]:
+        pd.testing.assert_frame_equal(runs[0], other, check_exact=True)
+
+
+def test_the_first_paths_of_a_larger_run_are_the_paths_of_a_smaller_one():
+    # A partial block draws a full block's variates, so path i depends on (seed, i) only.
+    small = rollout(_as_policy(), PARAMS, n_paths=3, seed=9).paths
+    large = rollout(_as_policy(), PARAMS, n_paths=7, seed=9).paths
     pd.testing.assert_frame_equal(small, large.iloc[:3], check_exact=True)
-
-
-def test_chunk_size_changes_the_draws_but_not_the_law():
-    whole = rollout(_as_policy(), PARAMS, n_paths=6, seed=9, chunk_size=6).paths
-    split = rollout(_as_policy(), PARAMS, n_paths=6, seed=9, chunk_size=4).paths
-    assert not np.array_equal(whole.terminal_pnl, split.terminal_pnl)
+    across = rollout(_as_policy(TINY), TINY, n_paths=1500, seed=9).paths
+    whole = rollout(_as_policy(TINY), TINY, n_paths=2100, seed=9).paths
+    pd.testing.assert_frame_equal(across, whole.iloc[:1500], check_exact=True)
 
 
 def test_recorded_trajectories_have_the_documented_shapes_and_agree_with_the_paths():
@@ -113,8 +121,11 @@ def test_recorded_trajectories_have_the_documented_shapes_and_agree_with_the_pat
 
 
 def test_record_paths_is_capped_by_the_first_chunk_and_zero_records_nothing():
-    capped = rollout(_as_policy(), PARAMS, n_paths=10, seed=1, chunk_size=3, record_paths=8)
-    assert capped.trajectories["mid"].shape == (PARAMS.n_steps + 1, 3)
+    capped = rollout(_as_policy(TINY), TINY, n_paths=10, seed=1, record_paths=80)
+    assert capped.trajectories["mid"].shape == (TINY.n_steps + 1, 10)
+    chunked = rollout(_as_policy(TINY), TINY, n_paths=2500, seed=1, chunk_size=1000,
+                      record_paths=1200)
+    assert chunked.trajectories["mid"].shape == (TINY.n_steps + 1, 1000)
     assert rollout(_as_policy(), PARAMS, n_paths=3, seed=1).trajectories == {}
 
 

@@ -14,11 +14,11 @@ from baselines import SymmetricPolicy
 from experiments.as2008 import PAPER, PAPER_PATHS, symmetric_expected_profit
 
 
-@pytest.mark.parametrize("fill_probability", ["linear", "exponential"])
-def test_symmetric_profit_matches_its_exact_mean_within_4_se(fill_probability):
+@pytest.mark.parametrize("fill_rule", ["linear", "exponential"])
+def test_symmetric_profit_matches_its_exact_mean_within_4_se(fill_rule):
     # 4,000 paths, seed 3: the simulated mean must be within 4 s.e. of 2 n p delta.
-    params = MarketParams(fill_probability=fill_probability,
-                          price_dynamics="binomial" if fill_probability == "linear"
+    params = MarketParams(fill_rule=fill_rule,
+                          price_dynamics="binomial" if fill_rule == "linear"
                           else "gaussian")
     half = math.log1p(0.1 / params.k) / 0.1
     pnl = rollout(SymmetricPolicy(2 * half, depth_bound=params.depth_bound), params,
@@ -30,7 +30,7 @@ def test_symmetric_profit_matches_its_exact_mean_within_4_se(fill_probability):
 def test_symmetric_exact_profit_uses_each_fill_rule():
     half = 0.645
     rate_dt = 140 * math.exp(-1.5 * half) * 0.005
-    linear = symmetric_expected_profit(MarketParams(fill_probability="linear"), half)
+    linear = symmetric_expected_profit(MarketParams(fill_rule="linear"), half)
     exact = symmetric_expected_profit(MarketParams(), half)
     assert linear == pytest.approx(2 * 200 * rate_dt * half)
     assert exact == pytest.approx(2 * 200 * -math.expm1(-rate_dt) * half)

@@ -55,7 +55,7 @@ def test_unknown_market_is_a_config_error_naming_the_key():
 
 @pytest.mark.parametrize("change", [{"price_dynamics": "binomial"}, {"toxicity": 0.2},
                                     {"impact": 0.01},
-                                    {"fill_probability": "linear"}, {"order_size": 2.0}])
+                                    {"fill_rule": "linear"}, {"order_size": 2.0}])
 def test_market_outside_the_glft_model_raises_value_error_naming_the_field(change):
     field = next(iter(change))
     with pytest.raises(ValueError, match=rf"market 'm' must be GLFT's model, {field} ="):

@@ -17,8 +17,8 @@ from experiments.__main__ import main
 from experiments.config import ConfigError, load_config
 from experiments.stats import Z95
 
-TABLES = ("queue_fill_probability", "queue_decay_fit", "queue_pnl_per_fill")
-FIGURES = ("queue_fill_probability_curve", "queue_pnl_per_fill_curve")
+TABLES = ("queue_fill_rule", "queue_decay_fit", "queue_pnl_per_fill")
+FIGURES = ("queue_fill_rule_curve", "queue_pnl_per_fill_curve")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def block():
 # --- the run and its outputs ---------------------------------------------------------------
 def test_quick_run_writes_every_table_and_figure_and_they_parse(quick, outputs):
     outputs(quick, "queue", TABLES, FIGURES, seed=5)
-    fills = pd.read_csv(quick / "tables" / "queue_fill_probability.csv")
+    fills = pd.read_csv(quick / "tables" / "queue_fill_rule.csv")
     assert set(fills["horizon"]) == set(queue.Settings().horizons)
     eps = 1e-12                                # Wilson bounds at p = 0 or 1: float noise
     assert ((fills["ci_low"] <= fills["p"] + eps) & (fills["p"] <= fills["ci_high"] + eps)).all()
@@ -62,7 +62,7 @@ def test_results_are_identical_for_one_and_two_workers(tmp_path, cli):
 
 
 # --- the curve -----------------------------------------------------------------------------
-def test_fill_probability_is_non_increasing_in_queue_position_within_its_intervals(block):
+def test_fill_rule_is_non_increasing_in_queue_position_within_its_intervals(block):
     """20,000 episodes: no rise between neighbouring positions beyond 1.96 combined s.e., at
     every horizon; the front is filled far more often than position 5; positions 0..4 all
     have trials."""
@@ -119,14 +119,14 @@ def test_episodes_obey_the_books_rules(block):
 @pytest.mark.parametrize("H", [0.5, 2.0, 7.0])
 def test_first_passage_without_cancellations_is_the_poisson_tail(H):
     k = np.arange(12)
-    fp = queue.fill_probability_first_passage(k, H, mu=0.6, cancel_rate=0.0)
-    np.testing.assert_allclose(fp, queue.fill_probability_poisson(k, H, mu=0.6), atol=1e-10)
+    fp = queue.fill_rule_first_passage(k, H, mu=0.6, cancel_rate=0.0)
+    np.testing.assert_allclose(fp, queue.fill_rule_poisson(k, H, mu=0.6), atol=1e-10)
 
 
 def test_first_passage_from_the_front_with_killing_has_its_closed_form():
     mu, nu, H = 0.6, 0.1, 4.0
     expected = mu / (mu + nu) * (1 - math.exp(-(mu + nu) * H))
-    got = queue.fill_probability_first_passage([0], H, mu=mu, cancel_rate=0.3, kill_rate=nu)
+    got = queue.fill_rule_first_passage([0], H, mu=mu, cancel_rate=0.3, kill_rate=nu)
     assert got[0] == pytest.approx(expected, rel=1e-10)
 
 
@@ -139,7 +139,7 @@ def test_first_passage_is_the_hypoexponential_cdf():
     for i, li in enumerate(rates):
         coef = math.prod(lj / (lj - li) for j, lj in enumerate(rates) if j != i)
         cdf -= coef * math.exp(-li * H)
-    got = queue.fill_probability_first_passage([2], H, mu=mu, cancel_rate=C)
+    got = queue.fill_rule_first_passage([2], H, mu=mu, cancel_rate=C)
     assert got[0] == pytest.approx(cdf, rel=1e-10)
 
 
@@ -148,7 +148,7 @@ def test_first_passage_matches_a_monte_carlo_of_its_chain():
     rng = np.random.default_rng(1)
     mu, C, nu, H, n = 0.6, 0.2, 0.1, 5.0, 200_000
     k = np.arange(7)
-    exact = queue.fill_probability_first_passage(k, H, mu=mu, cancel_rate=C, kill_rate=nu)
+    exact = queue.fill_rule_first_passage(k, H, mu=mu, cancel_rate=C, kill_rate=nu)
     kill = rng.exponential(1 / nu, n)
     for position in k:
         t = sum(rng.exponential(1 / (mu + C * m), n) for m in range(position + 1))
@@ -159,9 +159,9 @@ def test_first_passage_matches_a_monte_carlo_of_its_chain():
 
 def test_approximations_reject_bad_arguments():
     with pytest.raises(ValueError, match="positions"):
-        queue.fill_probability_first_passage([-1], 1.0, mu=1.0, cancel_rate=0.0)
+        queue.fill_rule_first_passage([-1], 1.0, mu=1.0, cancel_rate=0.0)
     with pytest.raises(ValueError, match="mu"):
-        queue.fill_probability_first_passage([1], 1.0, mu=0.0, cancel_rate=0.0)
+        queue.fill_rule_first_passage([1], 1.0, mu=0.0, cancel_rate=0.0)
 
 
 # --- the exponential fit -------------------------------------------------------------------

@@ -82,7 +82,7 @@ def _assert_identical(first, second):
 
 @pytest.mark.parametrize("kwargs", [
     {},
-    dict(price_dynamics="binomial", fill_probability="linear", q0=2.0, max_inventory=5.0),
+    dict(price_dynamics="binomial", fill_rule="linear", q0=2.0, max_inventory=5.0),
     dict(price_dynamics="gbm", sigma=0.3, fee=0.01, reward="inventory_penalty",
          inventory_penalty=0.1),
     dict(toxicity=0.5, jump_intensity=10.0, jump_std=0.5, vol_of_vol=1.0, reward="cara"),

@@ -1,4 +1,5 @@
-"""Checks shared by every parameter dataclass: errors name the field, the value and the range."""
+"""Checks shared by every parameter dataclass, env and experiment setting: errors name the
+field, the value and the allowed range (``ValueError: sigma must be > 0, got -1.0``)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,13 @@ def check_choice(name: str, value: str, choices: Iterable[str]) -> None:
     choices = tuple(choices)
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def check_whole_steps(T: float, dt: float) -> int:
+    """The number of steps ``T / dt`` if it is a whole number >= 1 (to a relative 1e-9),
+    else ``ValueError`` naming both."""
+    steps = T / dt
+    if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
+        raise ValueError(
+            f"T / dt must be a whole number of steps >= 1, got T={T!r}, dt={dt!r}")
+    return round(steps)

@@ -4,8 +4,11 @@ Stepping 100,000 paths allocates arrays of ~1 MB every step (observations, infos
 temporaries). glibc returns such blocks to the OS on free and takes them back on the next
 allocation, paying a page fault per 4 KB page: measured here, that doubled the cost of a
 vector-env step. Raising glibc's mmap and trim thresholds keeps freed blocks in the heap for
-reuse. It is process-wide, so it is done once, logged, and skipped when the environment
-variable ``ASMM_ENV_KEEP_MALLOC=1`` is set or the C library is not glibc.
+reuse. It is process-wide, so the library never does it by itself: a program that owns
+its process opts in by calling :func:`retain_freed_memory` (the experiments CLI and the
+benchmarks do; an RL or torch host process keeps its own allocator settings). It is skipped
+when the environment variable ``ASMM_ENV_KEEP_MALLOC=1`` is set or the C library is not
+glibc.
 """
 
 from __future__ import annotations
