@@ -73,8 +73,8 @@ zero until the last step, then `-exp(-risk_aversion * PnL_T)`.
 `infos[agent]`: its ledger, `pnl, cash, inventory, bid_fills, ask_fills, fills,
 spread_capture, inventory_pnl, adverse_selection, fees` (`pnl == spread_capture +
 inventory_pnl + fees` to float rounding), and `mid`. After a step also the step's quotes
-and fills, `bid_depth, ask_depth` (price units), `bid_volume, ask_volume` (shares), and
-`inside_spread`: best posted ask depth + best posted bid depth over all agents (price
+and fills, `bid_depth, ask_depth` (price units), `bid_filled, ask_filled` (shares filled in
+the step), and `inside_spread`: best posted ask depth + best posted bid depth over all agents (price
 units; `inf` if a side had no posted quote).
 
 ### Arguments
@@ -128,7 +128,6 @@ from asmm_env.spaces import (
     observation_space,
     observations,
 )
-
 
 
 def env(**kwargs: Any):
@@ -213,9 +212,9 @@ class CompetitionEnv(ParallelFace):
 
     def _last_info(self, i: int) -> dict[str, float]:
         bid, ask = map(float, self._last["depths"][i])
-        bid_volume, ask_volume = map(float, self._last["volume"][i])
-        return {"bid_depth": bid, "ask_depth": ask, "bid_volume": bid_volume,
-                "ask_volume": ask_volume, "inside_spread": self._last["inside_spread"]}
+        bid_filled, ask_filled = map(float, self._last["volume"][i])
+        return {"bid_depth": bid, "ask_depth": ask, "bid_filled": bid_filled,
+                "ask_filled": ask_filled, "inside_spread": self._last["inside_spread"]}
 
 
 raw_env = CompetitionEnv

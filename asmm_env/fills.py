@@ -68,9 +68,10 @@ import math
 from typing import Protocol
 
 import numpy as np
-from asmm_env.validation import check_choice, check_in_range, check_positive
+
 from asmm_env.params import MarketParams
 from asmm_env.streams import RandomStreams, Source, poisson_inverse
+from asmm_env.validation import check_choice, check_in_range, check_positive
 
 RULES = ("poisson", "exponential", "linear")
 _SIDE_SIGN = np.array([-1.0, 1.0])  # informed sells (hit bids) precede down moves, buys up moves

@@ -62,7 +62,7 @@ def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarra
     and misshapen actions raise ``ValueError`` naming the action.
     """
     action = np.asarray(action, dtype=np.float64)
-    expected = (2,) if n_paths == 1 and action.ndim == 1 else (n_paths, 2)
+    expected = (2,) if n_paths == 1 and action.ndim < 2 else (n_paths, 2)
     if action.shape != expected:
         raise ValueError(
             f"action must have shape {expected} = (bid_depth, ask_depth) / depth_bound, "

@@ -190,7 +190,7 @@ class Source:
                 self.kind != "poisson":
             self._draw(self._gens[0], buf.shape, out=buf)        # one full block: in place
         else:
-            for gen, (_, paths, width) in zip(self._gens, self._blocks):
+            for gen, (_, paths, width) in zip(self._gens, self._blocks, strict=True):
                 draws = self._draw(gen, (depth, self._width, *self.shape))
                 buf[:, paths] = draws[:, :width]
         self._next = 0

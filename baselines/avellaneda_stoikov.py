@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env.validation import check_positive
 from asmm_env.analytic.avellaneda_stoikov import optimal_depths
-from baselines.policy import DepthPolicy, market_params
+from asmm_env.validation import check_positive
+from baselines.policy import DepthPolicy, market_params, model_parameter
 
 
 class AvellanedaStoikovPolicy(DepthPolicy):
@@ -40,10 +40,14 @@ class AvellanedaStoikovPolicy(DepthPolicy):
         self.depth_bound, self.include_time_term = depth_bound, include_time_term
 
     @classmethod
-    def from_env(cls, env: Any, gamma: float, **kwargs: Any) -> AvellanedaStoikovPolicy:
-        """The policy for an env's (or ``MarketParams``') sigma, k, T and depth bound."""
+    def from_env(cls, env: Any, gamma: float, *, sigma: float | None = None,
+                 k: float | None = None, **kwargs: Any) -> AvellanedaStoikovPolicy:
+        """The policy for an env's (wrapped, vectorised or PettingZoo; or its params') sigma,
+        k, T and depth bound; ``sigma`` and ``k`` override them (and must be given for the
+        order-book envs, which have neither)."""
         p = market_params(env)
-        return cls(gamma, sigma=p.sigma, k=p.k, T=p.T, depth_bound=p.depth_bound, **kwargs)
+        return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
+                   k=model_parameter(p, "k", k), T=p.T, depth_bound=p.depth_bound, **kwargs)
 
     def depths(self, observation: np.ndarray):
         q, tau = observation[..., 1], observation[..., 2]

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env.validation import check_positive
 from asmm_env.analytic.glft import GLFTQuoteTable, glft_asymptotic_depths
+from asmm_env.lob.params import BookParams
 from asmm_env.params import MarketParams
-from baselines.policy import DepthPolicy, market_params
+from asmm_env.validation import check_positive
+from baselines.policy import DepthPolicy, market_params, model_parameter
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ def _check_order_size(order_size: float) -> float:
     return float(order_size)
 
 
-def _inventory_bound(Q: Any, p: MarketParams) -> int:
+def _inventory_bound(Q: Any, p: MarketParams | BookParams) -> int:
     """Q in orders: the given one, or the env's ``max_inventory / order_size``."""
-    max_inventory, order_size = p.max_inventory, p.order_size
+    max_inventory, order_size = getattr(p, "max_inventory", None), p.order_size
     if Q is None:
         if max_inventory is None:
             raise ValueError("Q must be given (an integer >= 1, the inventory bound in orders) "
@@ -53,7 +54,10 @@ def _inventory_bound(Q: Any, p: MarketParams) -> int:
         return round(orders)
     if not isinstance(Q, (int, np.integer)) or isinstance(Q, bool) or Q < 1:
         raise ValueError(f"Q must be an integer >= 1 (inventory bound in orders), got {Q!r}")
-    if max_inventory is None:
+    if max_inventory is None and not isinstance(p, MarketParams):
+        logger.warning("GLFT policy with Q=%d on an order book, which has no inventory bound: "
+                       "at q = +Q (-Q) the policy quotes the deepest level", Q)
+    elif max_inventory is None:
         # Without the market's bound, "no quote" is a quote at depth_bound: expected fills
         # there over a whole session, A exp(-k depth_bound) T, say whether that matters.
         leak = p.A * math.exp(-p.k * p.depth_bound) * p.T
@@ -140,9 +144,13 @@ class GLFTPolicy(DepthPolicy):
                            "env clips those quotes", low, high, self.depth_bound)
 
     @classmethod
-    def from_env(cls, env: Any, gamma: float, Q: int | None = None) -> GLFTPolicy:
-        """The policy for an env's (or ``MarketParams``') sigma, A, k, T, dt, depth bound and
-        order size; ``Q`` defaults to ``max_inventory / order_size``.
+    def from_env(cls, env: Any, gamma: float, Q: int | None = None, *,
+                 sigma: float | None = None, A: float | None = None,
+                 k: float | None = None) -> GLFTPolicy:
+        """The policy for an env's (wrapped, vectorised or PettingZoo; or its params') sigma,
+        A, k, T, dt, depth bound and order size; ``Q`` defaults to ``max_inventory /
+        order_size``; ``sigma``, ``A``, ``k`` override the env's (and must be given for the
+        order-book envs).
 
         Raises
         ------
@@ -153,8 +161,9 @@ class GLFTPolicy(DepthPolicy):
         p = market_params(env)
         check_positive("gamma", gamma)
         Q = _inventory_bound(Q, p)
-        return cls(gamma, sigma=p.sigma, A=p.A, k=p.k, T=p.T, dt=p.dt, Q=Q,
-                   depth_bound=p.depth_bound, order_size=p.order_size)
+        return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
+                   A=model_parameter(p, "A", A), k=model_parameter(p, "k", k), T=p.T, dt=p.dt,
+                   Q=Q, depth_bound=p.depth_bound, order_size=p.order_size)
 
     @property
     def depth_range(self) -> tuple[float, float]:
@@ -209,12 +218,14 @@ class GLFTAsymptoticPolicy(DepthPolicy):
         self.depth_bound = float(depth_bound)
 
     @classmethod
-    def from_env(cls, env: Any, gamma: float) -> GLFTAsymptoticPolicy:
-        """The policy for an env's (or ``MarketParams``') sigma, A, k, depth bound and order
-        size."""
+    def from_env(cls, env: Any, gamma: float, *, sigma: float | None = None,
+                 A: float | None = None, k: float | None = None) -> GLFTAsymptoticPolicy:
+        """The policy for an env's (or its params') sigma, A, k, depth bound and order size;
+        ``sigma``, ``A``, ``k`` override them (and must be given for the order-book envs)."""
         p = market_params(env)
-        return cls(gamma, sigma=p.sigma, A=p.A, k=p.k, depth_bound=p.depth_bound,
-                   order_size=p.order_size)
+        return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
+                   A=model_parameter(p, "A", A), k=model_parameter(p, "k", k),
+                   depth_bound=p.depth_bound, order_size=p.order_size)
 
     def depths(self, observation: np.ndarray):
         return glft_asymptotic_depths(observation[..., 1] / self.order_size,

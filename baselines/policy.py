@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from asmm_env.lob.params import BookParams
 from asmm_env.params import MarketParams
 from asmm_env.spaces import depths_to_action
 
@@ -23,16 +24,50 @@ class Policy(Protocol):
     def act(self, observation: np.ndarray) -> np.ndarray: ...
 
 
-def market_params(env: Any) -> MarketParams:
-    """The ``MarketParams`` of a Gymnasium env (wrapped or not), a vector env, a PettingZoo env
-    or a ``Market``; or the params themselves."""
-    if isinstance(env, MarketParams):
+def market_params(env: Any) -> MarketParams | BookParams:
+    """The parameters of any env this package registers: ``MarketParams`` of the reduced-form
+    envs, ``BookParams`` of the order-book envs. Found through Gymnasium wrappers
+    (``unwrapped``), Gymnasium's vector envs (sync: ``envs``; async: ``get_attr``), native
+    vector envs and PettingZoo's AEC/parallel conversions; or the params themselves.
+
+    Raises ``TypeError`` naming the object when none is found."""
+    if isinstance(env, (MarketParams, BookParams)):
         return env
-    for candidate in (env, getattr(env, "unwrapped", None), getattr(env, "aec_env", None)):
+    todo, seen = [env], set()
+    while todo:
+        candidate = todo.pop(0)
+        if candidate is None or id(candidate) in seen:
+            continue
+        seen.add(id(candidate))
         params = getattr(candidate, "params", None)
-        if isinstance(params, MarketParams):
+        if isinstance(params, (MarketParams, BookParams)):
             return params
-    raise TypeError(f"cannot find MarketParams on {env!r}: pass an asmm_env env or MarketParams")
+        for attr in ("unwrapped", "env", "aec_env", "par_env"):
+            todo.append(getattr(candidate, attr, None))
+        todo.extend(getattr(candidate, "envs", None) or ())
+        if callable(getattr(candidate, "get_attr", None)) and \
+                getattr(candidate, "num_envs", None):
+            try:   # an async vector env: its sub-envs live in other processes
+                values = candidate.get_attr("params")
+            except Exception:    # noqa: BLE001 (any env may refuse: then keep looking)
+                values = ()
+            todo.extend(type("_Holder", (), {"params": v})() for v in values[:1])
+    raise TypeError(f"cannot find MarketParams or BookParams on {env!r}: pass an asmm_env env "
+                    "(wrapped or vectorised) or its params")
+
+
+def model_parameter(params: MarketParams | BookParams, name: str, given: float | None) -> float:
+    """``given`` if not None, else the model parameter ``name`` of ``params``. The order
+    book has no ``sigma``, ``A`` or ``k`` (its flow is event by event): for it they must be
+    given, e.g. estimated with :mod:`asmm_env.calibration`; the error says so."""
+    if given is not None:
+        return given
+    value = getattr(params, name, None)
+    if value is None:
+        raise ValueError(f"{name} must be given for an env with {type(params).__name__} (it "
+                         f"has no {name}: estimate it from the book, e.g. with "
+                         f"asmm_env.calibration), got {name}=None")
+    return value
 
 
 class DepthPolicy:

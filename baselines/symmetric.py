@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env.validation import check_positive
 from asmm_env.analytic.avellaneda_stoikov import average_spread
-from baselines.policy import DepthPolicy, market_params
+from asmm_env.validation import check_positive
+from baselines.policy import DepthPolicy, market_params, model_parameter
 
 
 class SymmetricPolicy(DepthPolicy):
@@ -31,10 +31,12 @@ class SymmetricPolicy(DepthPolicy):
         self.spread, self.depth_bound = spread, depth_bound
 
     @classmethod
-    def from_env(cls, env: Any, gamma: float, include_time_term: bool = True) -> SymmetricPolicy:
+    def from_env(cls, env: Any, gamma: float, include_time_term: bool = True, *,
+                 sigma: float | None = None, k: float | None = None) -> SymmetricPolicy:
         check_positive("gamma", gamma)
         p = market_params(env)
-        spread = average_spread(gamma=gamma, sigma=p.sigma, k=p.k, T=p.T,
+        spread = average_spread(gamma=gamma, sigma=model_parameter(p, "sigma", sigma),
+                                k=model_parameter(p, "k", k), T=p.T,
                                 include_time_term=include_time_term)
         return cls(spread, depth_bound=p.depth_bound)
 

@@ -37,9 +37,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
+from asmm_env.validation import check_positive, check_positive_int
 from baselines import AvellanedaStoikovPolicy, SymmetricPolicy
 from experiments.framework import Context
 from experiments.stats import Z95, format_ci, mean_ci, std_ci

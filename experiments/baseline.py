@@ -31,10 +31,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.analytic.avellaneda_stoikov import average_spread
 from asmm_env.params import MarketParams
 from asmm_env.rollout import RolloutResult, rollout
+from asmm_env.validation import check_positive, check_positive_int
 from baselines import (
     AvellanedaStoikovPolicy,
     ConstantSpreadPolicy,

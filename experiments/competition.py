@@ -53,12 +53,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.analytic.avellaneda_stoikov import optimal_spread
 from asmm_env.fills import ReachFills, build_fill_model
 from asmm_env.market import Market
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
+from asmm_env.validation import check_positive, check_positive_int
 from baselines import AvellanedaStoikovPolicy
 from experiments.framework import Context
 from experiments.stats import Z95, format_ci, mean_ci, ratio_ci, sharpe, std_ci

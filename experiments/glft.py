@@ -34,10 +34,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.analytic import glft_certainty_equivalent
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
+from asmm_env.validation import check_positive, check_positive_int
 from baselines import AvellanedaStoikovPolicy, GLFTAsymptoticPolicy, GLFTPolicy
 from experiments.framework import Context
 from experiments.stats import Z95, certainty_equivalent, format_ci, mean_ci, std_ci

@@ -85,13 +85,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env.validation import check_positive, check_positive_int
 from asmm_env.lob import BookParams, LimitOrderBook
 from asmm_env.lob.env import (
     AvellanedaStoikovLOBVectorEnv,
     observation_names,
     offsets_to_action,
 )
+from asmm_env.validation import check_positive, check_positive_int
 from baselines import AvellanedaStoikovPolicy
 from experiments._lob import book_params
 from experiments.framework import Context

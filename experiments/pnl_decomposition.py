@@ -27,8 +27,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asmm_env.validation import check_in_range, check_positive, check_positive_int
 from asmm_env.rollout import rollout
+from asmm_env.validation import check_in_range, check_positive, check_positive_int
 from experiments.baseline import _COLORS, build_policies, check_policy_keys
 from experiments.framework import Context
 from experiments.stats import Z95, format_ci, mean_ci

@@ -83,9 +83,9 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.linalg import expm
 
-from asmm_env.validation import check_positive_int
 from asmm_env.lob import BookParams, LimitOrderBook
 from asmm_env.lob.book import KEEP, NO_ORDER
+from asmm_env.validation import check_positive_int
 from experiments._lob import book_params
 from experiments.framework import Context
 from experiments.stats import Z95, format_ci, mean_ci, proportion_ci

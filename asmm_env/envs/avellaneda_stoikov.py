@@ -20,6 +20,7 @@ from asmm_env.spaces import (
     observation_space,
     observations,
 )
+from asmm_env.validation import check_positive_int
 
 INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "bid_volume",
              "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
@@ -183,5 +184,6 @@ class AvellanedaStoikovVectorEnv(_Face, VectorFace):
                 "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        check_positive_int("num_envs", num_envs)
         kwargs.pop("max_episode_steps", None)
         self._build(num_envs, kwargs)

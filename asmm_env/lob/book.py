@@ -638,6 +638,7 @@ class LimitOrderBook(EpisodeClock):
                              f"[{events.min()}, {events.max()}]")
         if not ((u >= 0) & (u < 1)).all():
             raise ValueError("u must be in [0, 1)")
+        self._step_streams()
         real = np.flatnonzero(events < self.no_event)
         cum = self._cumulative_rates(s)
         code = events[real].astype(np.intp)

@@ -85,7 +85,8 @@ zero until the last step, then `-exp(-risk_aversion * PnL_T)`.
 spread_capture, inventory_pnl, adverse_selection, fees` (`pnl == spread_capture +
 inventory_pnl + fees` to float rounding; every fill is at the best, half a tick from the mid
 at the fill), and `mid`. After a step also `bid_level, ask_level` (the levels the step's
-action chose) and `bid_volume, ask_volume` (shares filled during the step).
+action chose) and `bid_filled, ask_filled` (shares filled during the step; the ledger's
+`bid_volume, ask_volume` are the totals).
 
 ### Arguments
 
@@ -224,9 +225,9 @@ class CompetitionLOBEnv(ParallelFace):
 
     def _last_info(self, i: int) -> dict[str, float]:
         bid_level, ask_level = map(int, self._last["levels"][i])
-        bid_volume, ask_volume = map(float, self._last["volume"][i])
-        return {"bid_level": bid_level, "ask_level": ask_level, "bid_volume": bid_volume,
-                "ask_volume": ask_volume}
+        bid_filled, ask_filled = map(float, self._last["volume"][i])
+        return {"bid_level": bid_level, "ask_level": ask_level, "bid_filled": bid_filled,
+                "ask_filled": ask_filled}
 
 
 raw_env = CompetitionLOBEnv

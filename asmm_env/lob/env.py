@@ -22,6 +22,7 @@ from asmm_env.envs._faces import SingleFace, VectorFace
 from asmm_env.lob.book import LimitOrderBook
 from asmm_env.lob.params import BookParams
 from asmm_env.spaces import action_to_depths, depths_to_action
+from asmm_env.validation import check_positive_int
 
 INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "bid_volume",
              "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
@@ -268,5 +269,6 @@ class AvellanedaStoikovLOBVectorEnv(_Face, VectorFace):
                 "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(self, num_envs: int = 1, **kwargs: Any) -> None:
+        check_positive_int("num_envs", num_envs)
         kwargs.pop("max_episode_steps", None)
         self._build(num_envs, kwargs)

@@ -159,14 +159,22 @@ def test_inventory_never_leaves_minus_Q_Q_in_the_bounded_market():
     assert (max_abs == 3.0).mean() > 0.5
 
 
-def test_policy_alone_keeps_inventory_in_minus_Q_Q_in_an_unbounded_market(caplog):
-    params = MarketParams(T=0.5)
+def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(caplog):
+    # With at most one order a step the policy's own "no quote" at +/-Q is a bound; with
+    # Poisson counts a quote at Q - 1 can take two fills in a step, and only the market's
+    # max_inventory (capacities) enforces Q.
+    params = MarketParams(T=0.5, fill_rule="exponential")
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=0.01, Q=3)
     # A quote at the default depth_bound (26.7) fills ~1e-15 times a session: no warning.
     assert caplog.text == ""
     result = rollout(policy, params, n_paths=2_000, seed=12)
     assert result.paths["max_abs_inventory"].max() == 3.0
+    poisson = rollout(policy, params.replace(fill_rule="poisson"), n_paths=2_000, seed=12)
+    assert poisson.paths["max_abs_inventory"].max() > 3.0
+    bounded = rollout(policy, params.replace(fill_rule="poisson", max_inventory=3.0),
+                      n_paths=2_000, seed=12)
+    assert bounded.paths["max_abs_inventory"].max() == 3.0
 
 
 def test_unbounded_market_with_a_shallow_depth_bound_warns_that_Q_leaks(caplog):

@@ -10,6 +10,7 @@ from baselines import (
     AvellanedaStoikovPolicy,
     ConstantSpreadPolicy,
     DepthPolicy,
+    GLFTAsymptoticPolicy,
     Policy,
     RandomPolicy,
     SymmetricPolicy,
@@ -39,6 +40,50 @@ def test_market_params_finds_the_params_of_every_face():
                         vectorization_mode="vector_entry_point")
     for source in (PARAMS, env, env.unwrapped, venv, Market(PARAMS)):
         assert market_params(source) is PARAMS
+
+
+def test_market_params_finds_the_params_through_gymnasium_vector_envs_and_the_book():
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    from asmm_env import competition_v0
+    from asmm_env.lob import BookParams
+
+    sync = gym.make_vec("asmm_env/AvellanedaStoikov-v0", num_envs=2, params=PARAMS,
+                        vectorization_mode="sync")
+    wrapped = gym.wrappers.RecordEpisodeStatistics(gym.make("asmm_env/AvellanedaStoikov-v0",
+                                                            params=PARAMS))
+    aec = parallel_to_aec(competition_v0.parallel_env(n_agents=2, params=PARAMS))
+    for source in (sync, wrapped, aec):
+        assert market_params(source) == PARAMS
+    book = BookParams(T=30.0)
+    lob = gym.make("asmm_env/AvellanedaStoikovLOB-v0", params=book)
+    lob_vec = gym.make_vec("asmm_env/AvellanedaStoikovLOB-v0", num_envs=2, params=book,
+                           vectorization_mode="vector_entry_point")
+    assert market_params(lob) == book and market_params(lob_vec) == book
+
+
+@pytest.mark.slow
+def test_from_env_works_on_an_async_vector_env():
+    envs = gym.make_vec("asmm_env/AvellanedaStoikov-v0", num_envs=2, params=PARAMS,
+                        vectorization_mode="async")
+    try:
+        assert AvellanedaStoikovPolicy.from_env(envs, 0.1).sigma == PARAMS.sigma
+    finally:
+        envs.close()
+
+
+def test_from_env_on_the_order_book_needs_sigma_and_k_and_names_them():
+    lob = gym.make("asmm_env/AvellanedaStoikovLOB-v0", T=30.0)
+    with pytest.raises(ValueError, match="^sigma must be given"):
+        AvellanedaStoikovPolicy.from_env(lob, 0.1)
+    with pytest.raises(ValueError, match="^k must be given"):
+        SymmetricPolicy.from_env(lob, 0.1, sigma=0.01)
+    with pytest.raises(ValueError, match="^A must be given"):
+        GLFTAsymptoticPolicy.from_env(lob, 0.1, sigma=0.01, k=100.0)
+    policy = AvellanedaStoikovPolicy.from_env(lob, 0.1, sigma=0.01, k=100.0)
+    assert policy.depth_bound == lob.unwrapped.params.depth_bound
+    obs, _ = lob.reset(seed=0)
+    assert lob.action_space.contains(policy.act(obs))
 
 
 def test_market_params_names_what_it_could_not_read():

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import asmm_env.lob.book as book_module
 from asmm_env import Ledger
 from asmm_env.lob import BookParams, LimitOrderBook, event_code
+from asmm_env.lob.book import NO_ORDER
 
 BID, ASK = 0, 1
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "bench"
@@ -166,6 +167,28 @@ def test_requoting_at_the_same_level_keeps_the_place_and_elsewhere_rejoins_at_th
     assert book.queue_positions()[0, 0, BID] == 3.0 and book.order_levels()[0, 0, BID] == 1
 
 
+def test_cancelling_our_last_orders_on_both_bests_moves_the_price_once_and_loses_no_order():
+    # Both best queues hold only our orders; cancelling both at once empties both bests.
+    # The old book ran two price moves on the path and lost the fresh best ask uncounted.
+    for seed in range(20):
+        book = LimitOrderBook(BookParams(n_levels=2, cancel_rate=1.0, refill=3.0), 1, 1)
+        book.reset(seed=seed)
+        book.set_quotes(np.zeros((1, 1, 2), dtype=int))
+        bid, ask = event_code("cancel", BID, 0, 2), event_code("cancel", ASK, 0, 2)
+        for side, code in ((0, bid), (1, ask)):
+            while book.others()[0, side, 0] > 0:
+                book.apply_events(np.array([code]), np.array([0.999]))
+        assert book.best_queues() == (1.0, 1.0)          # ours only
+        before = _snapshot(book)
+        book.set_quotes(np.full((1, 1, 2), NO_ORDER))
+        after = _snapshot(book)
+        assert abs(after["ticks"][0] - before["ticks"][0]) == 1
+        expected = (before["others"].sum() + (after["moved"][0] - before["moved"][0])
+                    - (after["moved"][1] - before["moved"][1]))
+        assert after["others"].sum() == expected
+        _check_state(book, after)
+
+
 def test_imbalance_and_micro_price_are_computed_from_the_best_queues():
     book = _book(others=[[[3, 1, 1], [1, 1, 1]]])
     _quote(book, [[0, -1]])                     # our bid makes the best bid queue 4
@@ -245,7 +268,13 @@ def _check_event(book, before, after, events, filled, move):
 def _check_quotes(book, before, after, offsets):
     """After ``set_quotes``: kept orders keep their price and do not move back; every order
     rests at its offset (unless an agent's cancel emptied a best queue and moved the price:
-    then kept orders keep their price); new orders sit at the back of their level."""
+    then kept orders keep their price); new orders sit at the back of their level; other
+    traders' orders are conserved (agents' cancels change none; a price move draws and
+    drops what ``moved_volume`` counts)."""
+    expected = (before["others"].sum(axis=(1, 2))
+                + (after["moved"][0] - before["moved"][0])
+                - (after["moved"][1] - before["moved"][1]))
+    assert np.array_equal(after["others"].sum(axis=(1, 2)), expected)
     same = (after["ids"] == before["ids"]) & (before["lvl"] >= 0) & (after["lvl"] >= 0)
     assert (after["pos"][same] <= before["pos"][same]).all()
     assert np.array_equal(_order_prices(after)[same], _order_prices(before)[same])
@@ -302,7 +331,7 @@ def _events(book, choices):
 def test_invariants_hold_event_by_event_under_random_event_sequences(scenario):
     params, A, n, seed, steps = scenario
     book = LimitOrderBook(BookParams(**params), n, A)
-    book.reset(np.random.default_rng(seed))
+    book.reset(seed)
     before = _snapshot(book)
     _check_state(book, before)
     for kind, ints, u in steps:

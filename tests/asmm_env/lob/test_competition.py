@@ -25,9 +25,10 @@ from baselines import AvellanedaStoikovPolicy, RandomPolicy
 
 ENV_ID = "asmm_env/CompetitionLOB-v0"
 SHORT = dict(T=30.0)                   # 30 steps of dt = 1
-LEDGER = ("pnl", "cash", "inventory", "bid_fills", "ask_fills", "fills", "spread_capture",
-          "inventory_pnl", "adverse_selection", "fees", "mid")
-STEP_KEYS = ("bid_level", "ask_level", "bid_volume", "ask_volume")
+LEDGER = ("pnl", "cash", "inventory", "bid_fills", "ask_fills", "fills", "bid_volume",
+          "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
+          "liquidation", "mid")
+STEP_KEYS = ("bid_level", "ask_level", "bid_filled", "ask_filled")
 
 
 def _as_policy(params, gamma):
@@ -183,7 +184,7 @@ def test_every_agents_accounting_identity_holds_on_every_step():
             assert info["pnl"] == pytest.approx(mark, abs=1e-9)
             assert obs[agent][1] == info["inventory"] == env.book.ledger.inventory[0, i]
             assert info["fills"] == info["bid_fills"] + info["ask_fills"]
-            filled[agent] += info["bid_volume"] + info["ask_volume"]
+            filled[agent] += info["bid_filled"] + info["ask_filled"]
             assert info["spread_capture"] == pytest.approx(filled[agent] * p.tick_size / 2,
                                                            abs=1e-12)
             assert info["fees"] == pytest.approx(-p.fee * filled[agent], abs=1e-12)
@@ -234,7 +235,7 @@ def test_the_env_is_the_one_path_view_of_the_batched_core():
     env = lob_competition.parallel_env(n_agents=3, params=params)
     policies = [_as_policy(params, 2.0), _Levels(params, 1, 0), _Levels(params, 0, 2)]
     book = LimitOrderBook(params, 1, 3)
-    book.reset(np.random.default_rng(12))
+    book.reset(seed=12)
 
     def check(env, obs, infos, rewards, actions):
         offsets = np.array([[[infos[a]["bid_level"], infos[a]["ask_level"]]
