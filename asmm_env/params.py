@@ -11,6 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from asmm_env.actions import ActionMap
 from asmm_env.validation import (
     check_choice,
     check_finite,
@@ -85,9 +86,10 @@ class MarketParams:
         ``dv = kappa (sigma^2 - v) dt + vol_of_vol sqrt(v) dW'``.
     vol_mean_reversion : float
         kappa above, per unit time (> 0).
-    max_depth : float or None
-        Bound of the action space on each depth, price units; ``None`` gives
-        ``10 sigma sqrt(T) + 10 / k`` (a quote that deep essentially never fills).
+    min_depth, max_depth : float or None
+        The depths (price units) that actions -1 and +1 stand for (see ``action_map``);
+        ``None`` gives ``max_depth = 10 sigma sqrt(T) + 10 / k`` (a quote that deep
+        essentially never fills) and ``min_depth = -max_depth``.
     tick_size : float
         Price grid, price units (>= 0; 0 is the continuous model). Quotes are rounded away
         from the mid onto the grid (a bid down, an ask up), so makers at one grid price share
@@ -119,6 +121,7 @@ class MarketParams:
     jump_std: float = 0.0
     vol_of_vol: float = 0.0
     vol_mean_reversion: float = 5.0
+    min_depth: float | None = None
     max_depth: float | None = None
     tick_size: float = 0.0
     liquidation_cost: float = 0.0
@@ -144,6 +147,11 @@ class MarketParams:
                 )
         if self.max_depth is not None:
             check_positive("max_depth", self.max_depth)
+        if self.min_depth is not None:
+            check_finite("min_depth", self.min_depth)
+            if self.min_depth >= self.depth_bound:
+                raise ValueError(f"min_depth must be < max_depth = {self.depth_bound!r}, got "
+                                 f"{self.min_depth!r}")
         check_whole_steps(self.T, self.dt)
         if self.vol_of_vol > 0 and self.price_dynamics != "gaussian":
             raise ValueError(
@@ -159,10 +167,16 @@ class MarketParams:
 
     @property
     def depth_bound(self) -> float:
-        """Bound on each depth of the action space, price units (see ``max_depth``)."""
+        """The deepest quote an action reaches, price units (``max_depth``)."""
         if self.max_depth is not None:
             return float(self.max_depth)
         return 10.0 * self.sigma * math.sqrt(self.T) + 10.0 / self.k
+
+    @property
+    def action_map(self) -> ActionMap:
+        """Actions in [-1, 1] to depths in ``[min_depth, max_depth]`` (price units)."""
+        high = self.depth_bound
+        return ActionMap(-high if self.min_depth is None else float(self.min_depth), high)
 
     def replace(self, **changes) -> MarketParams:
         """A copy with some fields changed (validated again)."""

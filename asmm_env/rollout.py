@@ -21,9 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from asmm_env.actions import ActionMap
 from asmm_env.market import Market
 from asmm_env.params import MarketParams
-from asmm_env.spaces import action_to_depths, observations
+from asmm_env.spaces import observations
 from asmm_env.streams import BLOCK_PATHS
 from asmm_env.validation import check_positive_int
 
@@ -162,7 +163,7 @@ class _Driver:
         return observations(core.mid, core.ledger.inventory[:, agent], core.time_remaining)
 
     def quotes(self, policy: Any, obs: np.ndarray, n: int) -> np.ndarray:
-        return action_to_depths(policy.act(obs), n, self.params.depth_bound)
+        return policy_depths(policy, obs, n, self.params.action_map)
 
     def depths(self, core: Any, quotes: np.ndarray) -> np.ndarray:
         return core.on_grid(quotes)
@@ -187,12 +188,25 @@ class _BookDriver(_Driver):
 
         if callable(getattr(policy, "offsets", None)):
             return np.asarray(policy.offsets(obs)).reshape(n, 2)
-        return depths_to_offsets(action_to_depths(policy.act(obs), n, self.params.depth_bound),
+        return depths_to_offsets(policy_depths(policy, obs, n, self.params.action_map),
                                  self.params)
 
     def depths(self, core: Any, quotes: np.ndarray) -> np.ndarray:
         # A quote j levels behind the best rests (j + 1/2) ticks from the mid; -1: none.
         return np.where(quotes >= 0, (quotes + 0.5) * self.params.tick_size, np.inf)
+
+
+def policy_depths(policy: Any, obs: np.ndarray, n: int, action_map: ActionMap) -> np.ndarray:
+    """The depths (n, 2) an env with ``action_map`` applies for ``policy``'s action on
+    ``obs``: a depth policy's own depths clipped to the map's range when it uses the same map
+    (no normalising round trip; the same numbers up to rounding), else the action mapped."""
+    if callable(getattr(policy, "depths", None)) and policy.action_map == action_map:
+        bid, ask = policy.depths(obs)
+        depths = np.empty((n, 2))
+        depths[:, 0] = bid
+        depths[:, 1] = ask
+        return action_map.clip(depths)
+    return action_map.to_depths(policy.act(obs), n)
 
 
 def _driver(params: Any, factory: Callable[..., Any] | None) -> _Driver:

@@ -3,15 +3,12 @@ observation vector, and the action <-> depth conversion. Every face (single env,
 PettingZoo env, Monte Carlo rollout) goes through these functions.
 
 Observation of an agent: ``(mid, inventory, time_remaining)`` in (price units, shares, time
-units). Action: ``(bid_depth, ask_depth) / depth_bound`` in [-1, 1] (normalised, as
-Gymnasium's checker and Stable-Baselines3 recommend); ``depth_bound`` is
-``MarketParams.depth_bound`` in price units.
+units). Action: ``(bid, ask)`` in [-1, 1] (normalised, as Gymnasium's checker and
+Stable-Baselines3 recommend), mapped affinely onto depths ``[min_depth, max_depth]`` (price
+units) by the parameters' :class:`ActionMap` (``MarketParams.action_map``).
 """
 
 from __future__ import annotations
-
-import math
-from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -23,10 +20,16 @@ ACTION_NAMES = ("bid_depth", "ask_depth")
 
 
 def observation_space(params: MarketParams) -> spaces.Box:
-    """Finite bounds (Gymnasium's checker rejects infinite ones): the inventory cannot move
-    more than one order per side per step; the mid bound is a band of 100 standard deviations
-    of its move over the episode, never reached in practice."""
-    q_bound = abs(params.q0) + 2 * params.n_steps * params.order_size
+    """Finite bounds (Gymnasium's checker rejects infinite ones), never reached in practice:
+    the inventory moves by at most the market orders of one side, at most ``A`` per unit time
+    (``N ~ Poisson(A T)``: its mean plus 100 standard deviations plus 100), and at most one a
+    step with the one-order rules; the mid bound is a band of 100 standard deviations of its
+    move over the episode."""
+    orders = params.A * params.T
+    orders = orders + 100.0 * np.sqrt(orders) + 100.0
+    if params.fill_rule != "poisson":
+        orders = min(orders, params.n_steps)
+    q_bound = abs(params.q0) + orders * params.order_size
     if params.max_inventory is not None:
         q_bound = min(q_bound, params.max_inventory)
     spread = (params.sigma * np.sqrt(params.T) + abs(params.drift) * params.T
@@ -41,7 +44,7 @@ def observation_space(params: MarketParams) -> spaces.Box:
 
 
 def action_space(params: MarketParams) -> spaces.Box:
-    """``Box(-1, 1, (2,))``: (bid_depth, ask_depth) as fractions of ``params.depth_bound``."""
+    """``Box(-1, 1, (2,))``: (bid, ask), mapped onto depths by ``params.action_map``."""
     return spaces.Box(low=-1.0, high=1.0, shape=(2,), dtype=np.float64)
 
 
@@ -52,34 +55,3 @@ def observations(mid: np.ndarray, inventory: np.ndarray, time_remaining: float) 
     obs[:, 1] = inventory
     obs[:, 2] = time_remaining
     return obs
-
-
-def action_to_depths(action: Any, n_paths: int, depth_bound: float) -> np.ndarray:
-    """Depths (n_paths, 2) in price units from an action (2,) or (n_paths, 2) in [-1, 1]:
-    ``depth = action * depth_bound``.
-
-    Actions beyond [-1, 1] are clipped (a deeper quote would not fill anyway); NaN, infinite
-    and misshapen actions raise ``ValueError`` naming the action.
-    """
-    action = np.asarray(action, dtype=np.float64)
-    expected = (2,) if n_paths == 1 and action.ndim < 2 else (n_paths, 2)
-    if action.shape != expected:
-        raise ValueError(
-            f"action must have shape {expected} = (bid_depth, ask_depth) / depth_bound, "
-            f"got shape {action.shape}"
-        )
-    # The sum is finite when every entry is (one reduction, no temporary); only when it is
-    # not (a NaN or inf, or finite entries so huge that they overflow) look entry by entry.
-    if not math.isfinite(action.sum()) and not np.isfinite(action).all():
-        raise ValueError("action must be finite (no NaN or inf), got "
-                         + (repr(action) if action.size <= 8 else "non-finite entries"))
-    return (np.maximum(np.minimum(action, 1.0), -1.0) * depth_bound).reshape(n_paths, 2)
-
-
-def depths_to_action(bid_depth: Any, ask_depth: Any, depth_bound: float) -> np.ndarray:
-    """The action (..., 2) in [-1, 1] that quotes ``bid_depth`` and ``ask_depth`` (price units)."""
-    bid_depth, ask_depth = np.broadcast_arrays(bid_depth, ask_depth)
-    action = np.empty((*bid_depth.shape, 2))
-    np.divide(bid_depth, depth_bound, out=action[..., 0])
-    np.divide(ask_depth, depth_bound, out=action[..., 1])
-    return action

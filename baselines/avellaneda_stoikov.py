@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from asmm_env.actions import action_map_of
 from asmm_env.analytic.avellaneda_stoikov import optimal_depths
 from asmm_env.validation import check_positive
 from baselines.policy import DepthPolicy, market_params, model_parameter
@@ -22,8 +23,9 @@ class AvellanedaStoikovPolicy(DepthPolicy):
     sigma, k, T : float
         The model's volatility (price units / sqrt(time)), intensity decay (1 / price units)
         and horizon (time units) the policy believes in.
-    depth_bound : float
-        The env's ``params.depth_bound`` (price units), to express depths as actions.
+    action_map : ActionMap, MarketParams or BookParams
+        How the env maps actions onto depths (``env.unwrapped.params.action_map``), to express
+        the depths as actions.
     include_time_term : bool
         Keep ``gamma sigma^2 (T - t)`` in the spread (the formula); ``False`` reproduces the
         spread reported in the AS 2008 tables.
@@ -31,13 +33,12 @@ class AvellanedaStoikovPolicy(DepthPolicy):
     Reference: Avellaneda & Stoikov (2008), eqs. (29)-(30).
     """
 
-    def __init__(self, gamma: float, *, sigma: float, k: float, T: float, depth_bound: float,
+    def __init__(self, gamma: float, *, sigma: float, k: float, T: float, action_map: Any,
                  include_time_term: bool = True) -> None:
-        for name, value in (("gamma", gamma), ("sigma", sigma), ("k", k), ("T", T),
-                            ("depth_bound", depth_bound)):
+        for name, value in (("gamma", gamma), ("sigma", sigma), ("k", k), ("T", T)):
             check_positive(name, value)
         self.gamma, self.sigma, self.k, self.T = gamma, sigma, k, T
-        self.depth_bound, self.include_time_term = depth_bound, include_time_term
+        self.action_map, self.include_time_term = action_map_of(action_map), include_time_term
 
     @classmethod
     def from_env(cls, env: Any, gamma: float, *, sigma: float | None = None,
@@ -47,7 +48,7 @@ class AvellanedaStoikovPolicy(DepthPolicy):
         order-book envs, which have neither)."""
         p = market_params(env)
         return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
-                   k=model_parameter(p, "k", k), T=p.T, depth_bound=p.depth_bound, **kwargs)
+                   k=model_parameter(p, "k", k), T=p.T, action_map=p.action_map, **kwargs)
 
     def depths(self, observation: np.ndarray):
         q, tau = observation[..., 1], observation[..., 2]

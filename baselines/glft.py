@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from asmm_env.actions import action_map_of
 from asmm_env.analytic.glft import GLFTQuoteTable, glft_asymptotic_depths
 from asmm_env.lob.params import BookParams
 from asmm_env.params import MarketParams
@@ -27,8 +28,8 @@ from baselines.policy import DepthPolicy, market_params, model_parameter
 
 logger = logging.getLogger(__name__)
 
-# Expected fills per session of a quote held at depth_bound above which an unbounded env's
-# leak through the policy's own bound is worth a warning (default depth_bound: ~1e-15).
+# Expected fills per session of a quote held at the deepest depth above which an unbounded
+# env's leak through the policy's own bound is worth a warning (default: ~1e-15).
 _LEAK_TOLERANCE = 1e-6
 
 
@@ -58,12 +59,12 @@ def _inventory_bound(Q: Any, p: MarketParams | BookParams) -> int:
         logger.warning("GLFT policy with Q=%d on an order book, which has no inventory bound: "
                        "at q = +Q (-Q) the policy quotes the deepest level", Q)
     elif max_inventory is None:
-        # Without the market's bound, "no quote" is a quote at depth_bound: expected fills
-        # there over a whole session, A exp(-k depth_bound) T, say whether that matters.
-        leak = p.A * math.exp(-p.k * p.depth_bound) * p.T
+        # Without the market's bound, "no quote" is a quote at the deepest depth: expected
+        # fills there over a whole session, A exp(-k depth) T, say whether that matters.
+        leak = p.A * math.exp(-p.k * p.action_map.high) * p.T
         logger.log(logging.WARNING if leak > _LEAK_TOLERANCE else logging.DEBUG,
                    "GLFT policy with Q=%d on an env without max_inventory: at q = +Q (-Q) the "
-                   "policy bids (asks) at depth_bound, where a quote held all session fills "
+                   "policy bids (asks) at the deepest depth, where a quote held all session fills "
                    "%.2g times on average; max_inventory = Q * order_size makes the market "
                    "enforce the bound", Q, leak)
     elif not math.isclose(max_inventory, Q * order_size, rel_tol=1e-9):
@@ -84,9 +85,9 @@ class GLFTPolicy(DepthPolicy):
     table lookup (no Python loop over paths).
 
     At q = +Q there is no bid and at q = -Q no ask: the policy returns the deepest allowed
-    depth there, ``depth_bound`` (action +1.0). The env must be run with
+    depth there, ``action_map.high`` (action +1.0). The env must be run with
     ``max_inventory = Q * order_size`` so that the market itself forbids those fills (a quote
-    at ``depth_bound`` still fills with probability ``~ A exp(-k depth_bound) dt``, 1e-18 at
+    that deep still fills with probability ``~ A exp(-k depth_bound) dt``, 1e-18 at
     the AS 2008 parameters, in an unbounded market). Inventories beyond [-Q, Q] are looked up
     at the nearest bound.
 
@@ -104,8 +105,9 @@ class GLFTPolicy(DepthPolicy):
         Horizon and time step of the env, time units (> 0; ``T / dt`` a whole number).
     Q : int
         Inventory bound, orders (integer >= 1).
-    depth_bound : float
-        The env's ``params.depth_bound`` (price units), to express depths as actions.
+    action_map : ActionMap, MarketParams or BookParams
+        How the env maps actions onto depths (``env.unwrapped.params.action_map``), to express
+        the depths as actions.
     order_size : float
         Shares per order (> 0); the table is built for the risk aversion per order
         ``gamma * order_size`` (see the module docstring).
@@ -130,18 +132,18 @@ class GLFTPolicy(DepthPolicy):
     """
 
     def __init__(self, gamma: float, *, sigma: float, A: float, k: float, T: float, dt: float,
-                 Q: int, depth_bound: float, order_size: float = 1.0) -> None:
+                 Q: int, action_map: Any, order_size: float = 1.0) -> None:
         check_positive("gamma", gamma)
-        check_positive("depth_bound", depth_bound)
         self.order_size = _check_order_size(order_size)
-        self.gamma, self.depth_bound = float(gamma), float(depth_bound)
+        self.gamma, self.action_map = float(gamma), action_map_of(action_map)
         self.table = GLFTQuoteTable.build(gamma=self.gamma * self.order_size, sigma=sigma, A=A,
                                           k=k, Q=Q, T=T, dt=dt)
         self.Q = self.table.Q
         low, high = self.depth_range
-        if low < -self.depth_bound or high > self.depth_bound:
-            logger.warning("GLFT depths span [%.4g, %.4g] beyond +/- depth_bound = %.4g: the "
-                           "env clips those quotes", low, high, self.depth_bound)
+        if low < self.action_map.low or high > self.action_map.high:
+            logger.warning("GLFT depths span [%.4g, %.4g] beyond the actions' depths "
+                           "[%.4g, %.4g]: the env clips those quotes", low, high,
+                           self.action_map.low, self.action_map.high)
 
     @classmethod
     def from_env(cls, env: Any, gamma: float, Q: int | None = None, *,
@@ -163,7 +165,7 @@ class GLFTPolicy(DepthPolicy):
         Q = _inventory_bound(Q, p)
         return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
                    A=model_parameter(p, "A", A), k=model_parameter(p, "k", k), T=p.T, dt=p.dt,
-                   Q=Q, depth_bound=p.depth_bound, order_size=p.order_size)
+                   Q=Q, action_map=p.action_map, order_size=p.order_size)
 
     @property
     def depth_range(self) -> tuple[float, float]:
@@ -176,8 +178,8 @@ class GLFTPolicy(DepthPolicy):
         q = observation[..., 1] / self.order_size
         bid, ask = self.table.depths(observation[..., 2], q)
         # No quote (inf in the table): the deepest allowed quote, action +1.
-        return (np.where(np.isfinite(bid), bid, self.depth_bound),
-                np.where(np.isfinite(ask), ask, self.depth_bound))
+        deepest = self.action_map.high
+        return np.where(np.isfinite(bid), bid, deepest), np.where(np.isfinite(ask), ask, deepest)
 
     def __repr__(self) -> str:
         return f"GLFTPolicy(gamma={self.gamma}, Q={self.Q})"
@@ -198,8 +200,9 @@ class GLFTAsymptoticPolicy(DepthPolicy):
         CARA risk aversion, 1 / money (> 0).
     sigma, A, k : float
         As in :class:`GLFTPolicy`.
-    depth_bound : float
-        The env's ``params.depth_bound`` (price units), to express depths as actions.
+    action_map : ActionMap, MarketParams or BookParams
+        How the env maps actions onto depths (``env.unwrapped.params.action_map``), to express
+        the depths as actions.
     order_size : float
         Shares per order (> 0); the formula uses q in orders and ``gamma * order_size``.
 
@@ -208,14 +211,13 @@ class GLFTAsymptoticPolicy(DepthPolicy):
     Guéant, Lehalle & Fernandez-Tapia (2013), Math. Financ. Econ. 7(4) 477-507, Section 4.
     """
 
-    def __init__(self, gamma: float, *, sigma: float, A: float, k: float, depth_bound: float,
+    def __init__(self, gamma: float, *, sigma: float, A: float, k: float, action_map: Any,
                  order_size: float = 1.0) -> None:
-        for name, value in (("gamma", gamma), ("sigma", sigma), ("A", A), ("k", k),
-                            ("depth_bound", depth_bound)):
+        for name, value in (("gamma", gamma), ("sigma", sigma), ("A", A), ("k", k)):
             check_positive(name, value)
         self.order_size = _check_order_size(order_size)
         self.gamma, self.sigma, self.A, self.k = float(gamma), float(sigma), float(A), float(k)
-        self.depth_bound = float(depth_bound)
+        self.action_map = action_map_of(action_map)
 
     @classmethod
     def from_env(cls, env: Any, gamma: float, *, sigma: float | None = None,
@@ -225,7 +227,7 @@ class GLFTAsymptoticPolicy(DepthPolicy):
         p = market_params(env)
         return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
                    A=model_parameter(p, "A", A), k=model_parameter(p, "k", k),
-                   depth_bound=p.depth_bound, order_size=p.order_size)
+                   action_map=p.action_map, order_size=p.order_size)
 
     def depths(self, observation: np.ndarray):
         return glft_asymptotic_depths(observation[..., 1] / self.order_size,

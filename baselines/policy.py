@@ -3,7 +3,7 @@
 ``policy.act(observation) -> action``: observation ``(d,)`` or ``(n, d)`` whose first three
 entries are (mid, inventory, time_remaining), as every env emits them (d = 3 for the AS envs;
 the order-book env appends book features after them); action ``(2,)`` or ``(n, 2)`` in the
-envs' units, ``(bid_depth, ask_depth) / depth_bound`` in [-1, 1]. Vectorised: one call
+envs' units, ``(bid, ask)`` in [-1, 1] (``params.action_map``). Vectorised: one call
 serves one path or a batch of paths. Policies are fixed (no learning) and deterministic
 unless documented.
 """
@@ -14,9 +14,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from asmm_env.actions import ActionMap
 from asmm_env.lob.params import BookParams
 from asmm_env.params import MarketParams
-from asmm_env.spaces import depths_to_action
 
 
 @runtime_checkable
@@ -72,9 +72,12 @@ def model_parameter(params: MarketParams | BookParams, name: str, given: float |
 
 class DepthPolicy:
     """Base class for policies that compute depths in price units: subclasses implement
-    ``depths(observation) -> (bid_depth, ask_depth)``; ``act`` normalises by ``depth_bound``."""
+    ``depths(observation) -> (bid_depth, ask_depth)`` (price units); ``act`` maps them to
+    actions with ``action_map`` (the env's; see :class:`asmm_env.actions.ActionMap`). The
+    Monte Carlo runner calls ``depths`` directly (no action round trip), clipped to the map's
+    range as the env clips actions."""
 
-    depth_bound: float
+    action_map: ActionMap
 
     def depths(self, observation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -85,4 +88,4 @@ class DepthPolicy:
             raise ValueError("observation must have shape (d,) or (n, d), d >= 3, starting "
                              f"(mid, inventory, time_remaining), got shape {observation.shape}")
         bid, ask = self.depths(observation)
-        return depths_to_action(bid, ask, self.depth_bound)
+        return self.action_map.to_action(bid, ask)

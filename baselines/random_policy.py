@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from asmm_env.validation import check_finite, check_positive
+from asmm_env.actions import action_map_of
+from asmm_env.validation import check_finite
 from baselines.policy import DepthPolicy, market_params
 
 
@@ -14,19 +15,18 @@ class RandomPolicy(DepthPolicy):
     """Each depth uniform in ``[low, high]`` price units, drawn from its own seeded generator
     (never numpy's global one), so a run is reproducible from ``seed``."""
 
-    def __init__(self, low: float, high: float, *, depth_bound: float,
+    def __init__(self, low: float, high: float, *, action_map: Any,
                  seed: int | None = None) -> None:
         check_finite("low", low)
         check_finite("high", high)
         if high < low:
             raise ValueError(f"high must be >= low = {low}, got {high!r}")
-        check_positive("depth_bound", depth_bound)
-        self.low, self.high, self.depth_bound = low, high, depth_bound
+        self.low, self.high, self.action_map = low, high, action_map_of(action_map)
         self.rng = np.random.default_rng(seed)
 
     @classmethod
     def from_env(cls, env: Any, low: float, high: float, seed: int | None = None):
-        return cls(low, high, depth_bound=market_params(env).depth_bound, seed=seed)
+        return cls(low, high, action_map=market_params(env).action_map, seed=seed)
 
     def depths(self, observation: np.ndarray):
         draws = self.rng.uniform(self.low, self.high, (2, *observation.shape[:-1]))

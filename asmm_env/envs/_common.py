@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 from gymnasium.utils import seeding
 
+from asmm_env.actions import ActionMap
 from asmm_env.params import MarketParams
 from asmm_env.rewards import build_reward
-from asmm_env.spaces import action_to_depths
 
 # Options every face takes besides the MarketParams fields.
 ENV_KEYS = frozenset({"reward", "inventory_penalty", "risk_aversion", "render_mode",
@@ -71,14 +71,14 @@ def check_n_agents(n_agents: Any) -> int:
 
 
 def agent_depths(actions: Mapping[str, Any], live_agents: Sequence[str],
-                 possible_agents: Sequence[str], depth_bound: float) -> np.ndarray:
-    """Every agent's action ``(bid_depth, ask_depth) / depth_bound`` as depths in price units,
+                 possible_agents: Sequence[str], action_map: ActionMap) -> np.ndarray:
+    """Every agent's action ``(bid, ask)`` in [-1, 1] as depths in price units,
     ``(1, n_agents, 2)`` in the order of ``possible_agents`` (all of them live while an
     episode runs: the agents terminate together).
 
     ``actions`` must hold one entry per live agent and no other; a missing, unknown or
     malformed action raises ``ValueError`` naming the agent (see
-    :func:`asmm_env.spaces.action_to_depths` for the checks and the clipping)."""
+    :meth:`asmm_env.actions.ActionMap.to_depths` for the checks and the clipping)."""
     missing = [agent for agent in live_agents if agent not in actions]
     unknown = [agent for agent in actions if agent not in possible_agents]
     if missing or unknown:
@@ -87,7 +87,7 @@ def agent_depths(actions: Mapping[str, Any], live_agents: Sequence[str],
     depths = np.empty((1, len(possible_agents), 2))
     for i, agent in enumerate(possible_agents):
         try:
-            depths[0, i] = action_to_depths(actions[agent], 1, depth_bound)[0]
+            depths[0, i] = action_map.to_depths(actions[agent], 1)[0]
         except ValueError as error:
             raise ValueError(f"actions[{agent!r}]: {error}") from error
     return depths

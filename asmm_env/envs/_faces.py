@@ -209,7 +209,7 @@ class ParallelFace(ParallelSeeding, ParallelEnv):
         if not self.agents:
             raise RuntimeError("the episode is over (or not started): call reset() before step()")
         depths = agent_depths(actions, self.agents, self.possible_agents,
-                              self.params.depth_bound)
+                              self.params.action_map)
         self._step_core(depths)
         pnl = self.market.pnl()
         rewards = self.reward_fn(pnl - self._pnl, self.market)[0]

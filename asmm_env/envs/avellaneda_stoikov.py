@@ -16,7 +16,6 @@ from asmm_env.spaces import (
     ACTION_NAMES,
     OBSERVATION_NAMES,
     action_space,
-    action_to_depths,
     observation_space,
     observations,
 )
@@ -40,7 +39,7 @@ class _Face:
                                              self.metadata["render_modes"])
         self.observation_names = OBSERVATION_NAMES
         self.action_names = ACTION_NAMES
-        self._bound = params.depth_bound
+        self._map = params.action_map
         self._pnl = np.zeros((n_paths, 1))
         self._trace = PathTrace() if self.render_mode == "rgb_array" else None
         self._init_spaces(observation_space(params), action_space(params))
@@ -51,7 +50,7 @@ class _Face:
 
     def _core_action(self, action: Any) -> np.ndarray:
         n_paths = self.market.n_paths
-        return action_to_depths(action, n_paths, self._bound).reshape(n_paths, 1, 2)
+        return self._map.to_depths(action, n_paths).reshape(n_paths, 1, 2)
 
     def _trace_step(self, depths: np.ndarray) -> None:
         """Step and record path 0's quotes as they rested during the step."""

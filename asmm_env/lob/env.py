@@ -21,7 +21,6 @@ from asmm_env.envs._common import check_render_mode, reward_from, split_kwargs
 from asmm_env.envs._faces import SingleFace, VectorFace
 from asmm_env.lob.book import LimitOrderBook
 from asmm_env.lob.params import BookParams
-from asmm_env.spaces import action_to_depths, depths_to_action
 from asmm_env.validation import check_positive_int
 
 INFO_KEYS = ("pnl", "cash", "inventory", "mid", "bid_fills", "ask_fills", "bid_volume",
@@ -80,7 +79,7 @@ def offsets_to_action(bid_offset: Any, ask_offset: Any, params: BookParams) -> n
     """The action ``(..., 2)`` that quotes ``bid_offset`` and ``ask_offset`` ticks behind the
     best: the depths of those levels, ``(j + 1/2) * tick``, normalised."""
     depth = lambda j: (np.asarray(j, dtype=np.float64) + 0.5) * params.tick_size  # noqa: E731
-    return depths_to_action(depth(bid_offset), depth(ask_offset), params.depth_bound)
+    return params.action_map.to_action(depth(bid_offset), depth(ask_offset))
 
 
 def book_observations(book: LimitOrderBook) -> np.ndarray:
@@ -127,7 +126,7 @@ class _Face:
 
     def _core_action(self, action: Any) -> np.ndarray:
         n = self.book.n_paths
-        depths = action_to_depths(action, n, self.params.depth_bound)
+        depths = self.params.action_map.to_depths(action, n)
         return depths_to_offsets(depths, self.params).reshape(n, 1, 2)
 
     def _extra_infos(self) -> dict[str, np.ndarray]:

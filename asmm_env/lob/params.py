@@ -23,6 +23,7 @@ import dataclasses
 import numbers
 from dataclasses import dataclass
 
+from asmm_env.actions import ActionMap
 from asmm_env.validation import (
     check_finite,
     check_non_negative,
@@ -144,6 +145,12 @@ class BookParams:
         """``n_levels * tick_size``, price units: the depth that a normalised action of 1
         stands for (the deepest level's depth bin ends there; see ``asmm_env.lob.env``)."""
         return self.n_levels * self.tick_size
+
+    @property
+    def action_map(self) -> ActionMap:
+        """Actions in [-1, 1] to depths in ``[-depth_bound, depth_bound]`` (price units), as
+        the reduced-form env's default; a depth maps to a level (``asmm_env.lob.env``)."""
+        return ActionMap(-self.depth_bound, self.depth_bound)
 
     def replace(self, **changes) -> BookParams:
         """A copy with some fields changed (validated again)."""

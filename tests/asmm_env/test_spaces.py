@@ -8,8 +8,6 @@ from asmm_env.spaces import (
     ACTION_NAMES,
     OBSERVATION_NAMES,
     action_space,
-    action_to_depths,
-    depths_to_action,
     observation_space,
     observations,
 )
@@ -24,46 +22,6 @@ def test_action_space_is_the_normalised_box():
     space = action_space(MarketParams())
     assert space.shape == (2,) and space.dtype == np.float64
     assert np.array_equal(space.low, [-1, -1]) and np.array_equal(space.high, [1, 1])
-
-
-def test_depths_round_trip_through_actions():
-    bound = MarketParams().depth_bound
-    bid, ask = np.array([0.5, -1.0, 3.0]), np.array([0.7, 2.0, 0.0])
-    action = depths_to_action(bid, ask, bound)
-    assert action.shape == (3, 2)
-    depths = action_to_depths(action, 3, bound)
-    np.testing.assert_allclose(depths, np.stack([bid, ask], axis=-1), rtol=1e-15)
-
-
-def test_depths_to_action_broadcasts_a_scalar_side():
-    action = depths_to_action(np.array([1.0, 2.0]), 0.5, 10.0)
-    assert np.array_equal(action, [[0.1, 0.05], [0.2, 0.05]])
-
-
-def test_actions_beyond_the_box_are_clipped_to_the_depth_bound():
-    depths = action_to_depths(np.array([[3.0, -7.0], [0.5, 1.0]]), 2, 4.0)
-    assert np.array_equal(depths, [[4.0, -4.0], [2.0, 4.0]])
-
-
-def test_single_path_accepts_a_flat_or_a_batched_action():
-    assert action_to_depths([0.25, 0.5], 1, 4.0).shape == (1, 2)
-    assert np.array_equal(action_to_depths([[0.25, 0.5]], 1, 4.0), [[1.0, 2.0]])
-
-
-@pytest.mark.parametrize(("action", "n_paths"), [
-    ([0.1, 0.2, 0.3], 1), ([[0.1, 0.2]] * 3, 2), ([0.1, 0.2], 2), (0.5, 1), ([[[0.1, 0.2]]], 1),
-])
-def test_misshapen_action_raises_value_error_naming_the_action(action, n_paths):
-    with pytest.raises(ValueError, match=r"^action must have shape"):
-        action_to_depths(action, n_paths, 1.0)
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_action_raises_value_error_naming_the_action(bad):
-    with pytest.raises(ValueError, match=r"^action must be finite"):
-        action_to_depths([0.1, bad], 1, 1.0)
-    with pytest.raises(ValueError, match=r"^action must be finite"):
-        action_to_depths(np.full((100, 2), bad), 100, 1.0)
 
 
 def test_observations_stack_mid_inventory_and_time_remaining():
@@ -97,8 +55,10 @@ def test_observation_space_has_finite_bounds_and_contains_every_observation(para
 
 def test_observation_space_inventory_bound_is_max_inventory_when_set():
     assert observation_space(MarketParams(max_inventory=4.0)).high[1] == 4.0
-    unbounded = observation_space(MarketParams(q0=3.0, T=0.1))
-    assert unbounded.high[1] == 3.0 + 2 * 20 * 1.0
+    unbounded = observation_space(MarketParams(q0=3.0, T=0.1))          # A T = 14 orders
+    assert unbounded.high[1] == pytest.approx(3.0 + 14.0 + 100 * np.sqrt(14.0) + 100.0)
+    one_a_step = observation_space(MarketParams(q0=3.0, T=0.1, fill_rule="linear"))
+    assert one_a_step.high[1] == 3.0 + 20 * 1.0
 
 
 def test_gbm_observation_space_keeps_the_mid_positive():

@@ -32,8 +32,9 @@ def test_actions_convert_back_to_the_as_formula_depths(gamma, include_time_term)
     action = policy.act(obs)
     assert action.shape == (4, 2)
     bid, ask = _formula_depths(obs[:, 1], obs[:, 2], gamma, include_time_term=include_time_term)
-    np.testing.assert_allclose(action[:, 0] * PARAMS.depth_bound, bid, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(action[:, 1] * PARAMS.depth_bound, ask, rtol=1e-12, atol=1e-12)
+    depths = PARAMS.action_map.to_depths(action, 4)
+    np.testing.assert_allclose(depths[:, 0], bid, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(depths[:, 1], ask, rtol=1e-12, atol=1e-12)
 
 
 def test_one_observation_gives_one_action_equal_to_the_batch_row():
@@ -62,14 +63,14 @@ def test_from_env_reads_the_market_of_every_face(face):
                                        params=params),
     }[face]()
     policy = AvellanedaStoikovPolicy.from_env(source, 0.2)
-    assert (policy.sigma, policy.k, policy.T, policy.depth_bound) == (3.0, 2.0, 0.5,
-                                                                      params.depth_bound)
+    assert (policy.sigma, policy.k, policy.T, policy.action_map) == (3.0, 2.0, 0.5,
+                                                                     params.action_map)
 
 
-@pytest.mark.parametrize("name", ["gamma", "sigma", "k", "T", "depth_bound"])
+@pytest.mark.parametrize("name", ["gamma", "sigma", "k", "T"])
 @pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_constructor_argument_raises_value_error_naming_it(name, value):
-    kwargs = dict(gamma=0.1, sigma=2.0, k=1.5, T=1.0, depth_bound=10.0) | {name: value}
+    kwargs = dict(gamma=0.1, sigma=2.0, k=1.5, T=1.0, action_map=PARAMS) | {name: value}
     gamma = kwargs.pop("gamma")
     with pytest.raises(ValueError, match=rf"^{name} must"):
         AvellanedaStoikovPolicy(gamma, **kwargs)

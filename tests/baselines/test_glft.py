@@ -69,15 +69,16 @@ def test_depths_equal_glft_depths_at_every_grid_time_and_inventory(params):
     np.testing.assert_allclose(bid[quoted_bid], exact_bid[quoted_bid], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ask[quoted_ask], exact_ask[quoted_ask], rtol=1e-9, atol=1e-12)
     # Where GLFT has no quote the policy quotes at the deepest allowed depth.
-    assert np.all(bid[~quoted_bid] == params.depth_bound)
-    assert np.all(ask[~quoted_ask] == params.depth_bound)
+    assert np.all(bid[~quoted_bid] == params.action_map.high)
+    assert np.all(ask[~quoted_ask] == params.action_map.high)
 
 
-def test_actions_are_depths_over_depth_bound_and_keep_the_batch_shape():
+def test_actions_are_the_depths_through_the_action_map_and_keep_the_batch_shape():
     policy = GLFTPolicy.from_env(AS2008_Q, gamma=GAMMA)
     o = obs([-3.0, 0.0, 4.0], [1.0, 0.5, 0.005])
     bid, ask = policy.depths(o)
-    np.testing.assert_allclose(policy.act(o), np.stack([bid, ask], -1) / AS2008_Q.depth_bound)
+    np.testing.assert_allclose(AS2008_Q.action_map.to_depths(policy.act(o), 3),
+                               np.stack([bid, ask], -1), rtol=1e-12)
     assert policy.act(o[1]).shape == (2,)
     np.testing.assert_allclose(policy.act(o[1]), policy.act(o)[1])
 
@@ -130,23 +131,25 @@ def test_asymptotic_policy_quotes_the_closed_form_whatever_the_time():
 @pytest.mark.parametrize("params", [AS2008_Q, MarketParams(max_inventory=100.0), LIQUID_Q,
                                     LIQUID_Q.replace(max_inventory=100.0)],
                          ids=["as2008-Q10", "as2008-Q100", "liquid-Q50", "liquid-Q100"])
-def test_default_depth_bound_contains_every_exact_and_asymptotic_quote(params, caplog):
+def test_default_action_map_contains_every_exact_and_asymptotic_quote(params, caplog):
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=GAMMA)
     low, high = policy.depth_range
-    assert -params.depth_bound < low and high < params.depth_bound
-    assert "depth_bound" not in caplog.text
+    reach = params.action_map
+    assert reach.low < low and high < reach.high
+    assert "clips" not in caplog.text
     Q = policy.Q
     bid, ask = GLFTAsymptoticPolicy.from_env(params, gamma=GAMMA).depths(
         obs(np.arange(-Q, Q + 1.0), 0.5))
-    assert np.all(np.abs(np.concatenate([bid, ask])) < params.depth_bound)
+    both = np.concatenate([bid, ask])
+    assert np.all((reach.low < both) & (both < reach.high))
 
 
-def test_a_depth_bound_narrower_than_the_quotes_is_reported(caplog):
-    params = MarketParams(max_inventory=100.0, max_depth=1.0)     # depths span [-2.1, 3.4]
+def test_an_action_map_narrower_than_the_quotes_is_reported(caplog):
+    params = MarketParams(max_inventory=100.0, min_depth=-1.0, max_depth=1.0)  # [-2.1, 3.4]
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         GLFTPolicy.from_env(params, gamma=GAMMA)
-    assert "depth_bound" in caplog.text
+    assert "the env clips those quotes" in caplog.text
 
 
 # --- in the env ---------------------------------------------------------------------------------
@@ -166,7 +169,7 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     params = MarketParams(T=0.5, fill_rule="exponential")
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=0.01, Q=3)
-    # A quote at the default depth_bound (26.7) fills ~1e-15 times a session: no warning.
+    # A quote at the default deepest depth (26.7) fills ~1e-15 times a session: no warning.
     assert caplog.text == ""
     result = rollout(policy, params, n_paths=2_000, seed=12)
     assert result.paths["max_abs_inventory"].max() == 3.0
@@ -222,14 +225,14 @@ def test_bad_gamma_raises_value_error_naming_gamma(gamma):
         GLFTAsymptoticPolicy.from_env(AS2008_Q, gamma=gamma)
 
 
-@pytest.mark.parametrize("name", ["sigma", "A", "k", "T", "dt", "depth_bound", "order_size"])
+@pytest.mark.parametrize("name", ["sigma", "A", "k", "T", "dt", "order_size"])
 def test_bad_model_parameter_raises_value_error_naming_it(name):
-    kwargs = dict(sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.005, Q=5, depth_bound=26.0,
-                  order_size=1.0)
+    kwargs = dict(sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.005, Q=5,
+                  action_map=MarketParams().action_map, order_size=1.0)
     kwargs[name] = -1.0
     with pytest.raises(ValueError, match=rf"^{name} must be"):
         GLFTPolicy(GAMMA, **kwargs)
-    asymptotic = {key: kwargs[key] for key in ("sigma", "A", "k", "depth_bound", "order_size")}
+    asymptotic = {key: kwargs[key] for key in ("sigma", "A", "k", "action_map", "order_size")}
     if name in asymptotic:
         with pytest.raises(ValueError, match=rf"^{name} must be"):
             GLFTAsymptoticPolicy(GAMMA, **asymptotic)
@@ -237,7 +240,8 @@ def test_bad_model_parameter_raises_value_error_naming_it(name):
 
 def test_dt_not_dividing_T_raises_value_error_naming_dt():
     with pytest.raises(ValueError, match=r"^dt must divide T"):
-        GLFTPolicy(GAMMA, sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.3, Q=5, depth_bound=26.0)
+        GLFTPolicy(GAMMA, sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.3, Q=5,
+                   action_map=MarketParams().action_map)
 
 
 def test_observation_of_the_wrong_shape_raises_value_error_naming_observation():

@@ -81,7 +81,7 @@ def test_from_env_on_the_order_book_needs_sigma_and_k_and_names_them():
     with pytest.raises(ValueError, match="^A must be given"):
         GLFTAsymptoticPolicy.from_env(lob, 0.1, sigma=0.01, k=100.0)
     policy = AvellanedaStoikovPolicy.from_env(lob, 0.1, sigma=0.01, k=100.0)
-    assert policy.depth_bound == lob.unwrapped.params.depth_bound
+    assert policy.action_map == lob.unwrapped.params.action_map
     obs, _ = lob.reset(seed=0)
     assert lob.action_space.contains(policy.act(obs))
 
@@ -93,7 +93,7 @@ def test_market_params_names_what_it_could_not_read():
 
 def test_depth_policy_subclasses_must_implement_depths():
     class Incomplete(DepthPolicy):
-        depth_bound = 1.0
+        action_map = MarketParams().action_map
 
     with pytest.raises(NotImplementedError):
         Incomplete().act(np.zeros(3))

@@ -21,22 +21,22 @@ def test_from_env_uses_the_time_average_of_the_as_spread(gamma):
 
 
 def test_quotes_half_the_spread_on_each_side_whatever_the_inventory_and_time():
-    policy = SymmetricPolicy(1.3, depth_bound=PARAMS.depth_bound)
+    policy = SymmetricPolicy(1.3, action_map=PARAMS)
     obs = np.array([[100.0, 0.0, 1.0], [90.0, 8.0, 0.5], [110.0, -8.0, 0.0]])
-    depths = policy.act(obs) * PARAMS.depth_bound
-    np.testing.assert_allclose(depths, np.full((3, 2), 0.65), rtol=1e-15)
+    depths = PARAMS.action_map.to_depths(policy.act(obs), 3)
+    np.testing.assert_allclose(depths, np.full((3, 2), 0.65), rtol=1e-14)
     single = policy.act(obs[1])
     assert single.shape == (2,) and np.array_equal(single, policy.act(obs)[1])
 
 
 @pytest.mark.parametrize(("kwargs", "name"), [
     (dict(spread=0.0), "spread"), (dict(spread=-1.0), "spread"),
-    (dict(spread=float("nan")), "spread"), (dict(depth_bound=0.0), "depth_bound"),
+    (dict(spread=float("nan")), "spread"), (dict(action_map=1.0), "action_map"),
 ])
-def test_bad_constructor_argument_raises_value_error_naming_it(kwargs, name):
-    arguments = dict(spread=1.0, depth_bound=10.0) | kwargs
+def test_bad_constructor_argument_raises_naming_it(kwargs, name):
+    arguments = dict(spread=1.0, action_map=PARAMS) | kwargs
     spread = arguments.pop("spread")
-    with pytest.raises(ValueError, match=rf"^{name} must"):
+    with pytest.raises((ValueError, TypeError), match=rf"^{name} must"):
         SymmetricPolicy(spread, **arguments)
 
 
