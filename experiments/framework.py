@@ -502,11 +502,12 @@ def run_experiments(names: Iterable[str], config: Config, out: Path, *, seed: in
                 f"# Reproduce (from the output directory): {command}\n" + config.dump())
             with _deferred_interrupts():
                 _publish(staging, out, name)
-                _write_report(out, config)
                 published = True
+                _write_report(out, config)
             echo(f"{name}: done in {time.perf_counter() - started:.1f} s -> {out}")
         except BaseException:
-            echo(f"{name}: interrupted after its results were published to {out}" if published
+            # An interrupt held during the publish lands just after it: say what happened.
+            echo(f"{name}: stopped after its results were published to {out}" if published
                  else f"{name}: failed; none of its results were written to {out}")
             raise
         finally:

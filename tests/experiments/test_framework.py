@@ -321,3 +321,17 @@ def test_staging_folders_carry_the_pid_of_their_run(tmp_path, monkeypatch):
     run_experiments(["baseline"], parse_config({"seed": 1}), tmp_path / "r", show_progress=False)
     assert re.fullmatch(rf"\.staging-baseline-{os.getpid()}-\w+", seen[0])
     assert not list(tmp_path.glob(".staging-*"))
+
+
+def test_a_failure_after_the_publish_says_the_results_were_published(tmp_path, demo_module,
+                                                                     monkeypatch):
+    def broken(out, config):
+        raise RuntimeError("report failed")
+
+    monkeypatch.setattr(framework, "_write_report", broken)
+    said = []
+    with pytest.raises(RuntimeError, match="report failed"):
+        run_experiments(["baseline"], _demo_config(), tmp_path / "r", show_progress=False,
+                        echo=said.append)
+    assert said == [f"baseline: stopped after its results were published to {tmp_path / 'r'}"]
+    assert (tmp_path / "r" / "tables" / "baseline_kept.csv").is_file()
