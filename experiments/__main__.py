@@ -4,14 +4,40 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 
 from experiments.config import ConfigError, load_config
 from experiments.framework import available, run_experiments
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so that cleanup (``finally``) runs as for
+    Ctrl-C. A BaseException, so an experiment's ``except Exception`` does not swallow it."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While the CLI runs, SIGTERM raises :class:`Terminated` (the default would kill the
+    process without running cleanup, leaving a ``.staging-*`` folder behind)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _int_at_least(minimum: int):
@@ -78,17 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scheduler needs --executor dask")
     start = time.perf_counter()
     try:
-        config = load_config(args.config)
-        run_experiments(names, config, args.out, seed=args.seed, quick=args.quick,
-                        n_paths=args.paths, workers=args.workers, executor=args.executor,
-                        scheduler=args.scheduler, show_progress=not args.no_progress,
-                        echo=lambda s: print(s, file=sys.stderr))
+        with _sigterm_raises():
+            config = load_config(args.config)
+            run_experiments(names, config, args.out, seed=args.seed, quick=args.quick,
+                            n_paths=args.paths, workers=args.workers, executor=args.executor,
+                            scheduler=args.scheduler, show_progress=not args.no_progress,
+                            echo=lambda s: print(s, file=sys.stderr))
     except ConfigError as err:
         print(f"error: config: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the running experiment's results were not written", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated: the running experiment's results were not written", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except Exception:
         traceback.print_exc()
         print("error: an experiment failed (traceback above); its results were not written",

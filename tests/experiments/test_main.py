@@ -194,3 +194,68 @@ def test_failure_in_a_later_experiment_keeps_the_earlier_ones_published(tmp_path
     report = (out / "REPORT.md").read_text()
     assert experiments.baseline.TITLE in report
     assert experiments.pnl_decomposition.TITLE not in report
+
+
+# --- SIGTERM -------------------------------------------------------------------------------
+_SLOW_EXPERIMENT = """
+import sys, time, types
+from dataclasses import dataclass
+
+import pandas as pd
+
+import experiments.__main__ as cli
+import experiments.framework as framework
+from experiments.config import parse_config
+
+
+@dataclass(frozen=True)
+class Settings:
+    pass
+
+
+def run(ctx, settings):
+    ctx.table(pd.DataFrame({"x": [1.0]}), "baseline_half", "half-written", "never published")
+    with open(sys.argv[2], "w") as ready:
+        ready.write(str(ctx.staging))
+    time.sleep(120)
+
+
+module = types.ModuleType("experiments.baseline")
+module.TITLE, module.Settings, module.run = "Slow", Settings, run
+framework.load = lambda name: module
+cli.load_config = lambda path: parse_config({"seed": 1})
+sys.exit(cli.main(["baseline", "--out", sys.argv[1], "--no-progress", "--workers", "1"]))
+"""
+
+
+def test_sigterm_midway_removes_the_staging_folder_and_exits_143(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    script, ready, out = tmp_path / "slow.py", tmp_path / "ready", tmp_path / "work" / "results"
+    script.write_text(_SLOW_EXPERIMENT)
+    (tmp_path / "work").mkdir()
+    child = subprocess.Popen([sys.executable, str(script), str(out), str(ready)],
+                             env={**os.environ, "PYTHONPATH": str(root)},
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (ready.is_file() and ready.read_text()) and time.monotonic() < deadline:
+            assert child.poll() is None, child.stderr.read()
+            time.sleep(0.05)
+        staging = Path(ready.read_text())
+        assert staging.is_dir() and staging.name.startswith(f".staging-baseline-{child.pid}-")
+        child.send_signal(signal.SIGTERM)
+        code = child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert code == 128 + signal.SIGTERM
+    assert "terminated" in child.stderr.read()
+    assert not staging.exists()
+    assert not list((tmp_path / "work").glob(".staging-*"))
+    assert not out.exists()                                   # nothing was published
