@@ -33,7 +33,7 @@ import numbers
 import numpy as np
 from scipy import stats as _scipy_stats
 
-from asmm_env._validation import check_positive
+from asmm_env.validation import check_positive
 
 Z95 = 1.959963984540054
 
