@@ -16,6 +16,7 @@ Parquet goes through :func:`pandas.read_parquet`, so it needs pyarrow or fastpar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -283,7 +284,8 @@ def write_trades_quotes(trades: pd.DataFrame, quotes: pd.DataFrame,
         if kind == "csv":
             frame.to_csv(path, index=False)
         else:
-            frame.to_parquet(path, index=False)
+            with _parquet_engine_hint():
+                frame.to_parquet(path, index=False)
         out.append(path)
     return out[0], out[1]
 
@@ -304,13 +306,23 @@ def _load(table, name: str) -> tuple[pd.DataFrame, Where]:
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     if kind == "parquet":
-        return pd.read_parquet(path), Where(str(path))
+        with _parquet_engine_hint():
+            return pd.read_parquet(path), Where(str(path))
     try:
         return pd.read_csv(path), Where(str(path), 2)     # line 1 is the header
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path}: the file is empty") from None
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path}: cannot parse as CSV ({exc})") from None
+
+
+@contextlib.contextmanager
+def _parquet_engine_hint():
+    try:
+        yield
+    except ImportError as exc:
+        raise ImportError(f"Parquet needs pyarrow or fastparquet: pip install "
+                          f"'asmm_env[parquet]' ({exc})") from exc
 
 
 def _timestamps(series: pd.Series, where: Where) -> tuple[pd.Series, str]:

@@ -480,6 +480,17 @@ def test_trades_and_quotes_round_trip_through_parquet(tq_paths, tmp_path):
     pd.testing.assert_frame_equal(again.quotes, data.quotes)
 
 
+@pytest.mark.skipif(_PARQUET, reason="a Parquet engine is installed")
+def test_parquet_without_an_engine_says_which_extra_to_install(tq_paths, tmp_path):
+    data = read_trades_quotes(*tq_paths)
+    with pytest.raises(ImportError, match=r"asmm_env\[parquet\]"):
+        write_trades_quotes(data.trades, data.quotes, tmp_path / "t.parquet",
+                            tmp_path / "q.csv")
+    (tmp_path / "t.parquet").write_bytes(b"PAR1")
+    with pytest.raises(ImportError, match=r"asmm_env\[parquet\]"):
+        read_trades_quotes(tmp_path / "t.parquet", tq_paths[1])
+
+
 @pytest.mark.parametrize("table, row, column, value, pattern", [
     ("trades", 2, "timestamp", "1.5", r"trades.csv: row 2 \(line 4\), column 'timestamp': "
                                       r"timestamps are not sorted"),
