@@ -266,7 +266,8 @@ def fit_intensity_per_side(orders: pd.DataFrame, *, duration: float, delta_min: 
         :meth:`asmm_env.data.TradesQuotes.market_orders` return them (columns ``time``,
         ``side``, ``reach``, ``censored``).
     duration, delta_min, tick_size, confidence
-        As in :func:`fit_intensity`.
+        As in :func:`fit_intensity`; for LOBSTER data pass ``data.trading_duration()``
+        (halts left out), for trades and quotes ``data.duration()``.
 
     Returns
     -------

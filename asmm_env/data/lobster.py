@@ -33,6 +33,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,9 @@ from asmm_env.data.columns import (
     book_columns,
     quote_level_columns,
 )
+
+if TYPE_CHECKING:
+    from asmm_env.data.trades_quotes import TradesQuotes
 
 PRICE_SCALE = 10_000                 # LOBSTER prices are dollars times 10,000
 DUMMY_ASK_PRICE = 9_999_999_999      # price of a missing ask level (size 0)
@@ -250,11 +254,11 @@ class LobsterData:
             "censored": censored,
         })
 
-    def to_trades_quotes(self):
+    def to_trades_quotes(self) -> TradesQuotes:
         """The same day as a generic trades and quotes table (:class:`TradesQuotes`): one
         trade per execution message (types 4 and 5; ``side`` the aggressor's), one quote row
         per book row, timestamps in seconds after midnight."""
-        from asmm_env.data.trades_quotes import TradesQuotes
+        from asmm_env.data.trades_quotes import TradesQuotes  # noqa: F811 (a cycle otherwise)
 
         m = self.messages
         ex = m["event_type"].isin((4, 5)).to_numpy()
