@@ -132,6 +132,15 @@ def test_a_huge_expected_count_is_drawn_without_overflow_and_with_the_right_mean
     _assert_mean(counts.reshape(-1), 5000.0, 5000.0)
 
 
+def test_the_exponential_rule_is_the_poisson_count_capped_at_one_draw_by_draw():
+    # "exponential" is min(N, 1) of the Poisson N from the same uniform, not another draw.
+    depths = np.random.default_rng(26).uniform(-0.5, 2.0, (5000, 1, 2))
+    poisson = _run(QueueFills(OrderFlow(A, K, "poisson")), depths, 5, seed=27)
+    capped = _run(QueueFills(OrderFlow(A, K, "exponential")), depths, 5, seed=27)
+    assert np.array_equal(capped, np.minimum(poisson, 1.0))
+    assert poisson.max() > 1
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_a_tighter_quote_is_reached_by_at_least_as_many_orders_on_every_draw(rule):
     # One uniform per path, side and step decides the orders at every depth (common random
