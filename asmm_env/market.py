@@ -156,6 +156,9 @@ class Market(EpisodeClock):
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
         p = self.params
+        if getattr(depths, "shape", None) != self.last_fills.shape:
+            raise ValueError(f"depths must have shape (n_paths, n_agents, 2) = "
+                             f"{self.last_fills.shape}, got {np.shape(depths)}")
         old_mid = self.mid
         depths = self.on_grid(depths)
         dS = self.price_model.increment(old_mid, p.dt)

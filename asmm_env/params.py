@@ -187,8 +187,8 @@ class MarketParams:
         """Build from keyword arguments, naming any unknown one in the error."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - fields)
-        if "fill_rule" in unknown:
-            raise TypeError("unknown market parameter 'fill_rule': it is now "
+        if "fill_probability" in unknown:
+            raise TypeError("unknown market parameter 'fill_probability': it is now "
                             f"'fill_rule', one of {FILL_RULES}")
         if unknown:
             raise TypeError(f"unknown market parameter(s) {unknown}; known: {sorted(fields)}")

@@ -18,7 +18,7 @@ from asmm_env import MarketParams, competition_v0
 from asmm_env.competition_v0 import CompetitionEnv
 from asmm_env.fills import IndependentFills, OrderFlow, QueueFills
 from asmm_env.market import Market
-from asmm_env.spaces import action_space, depths_to_action, observation_space
+from asmm_env.spaces import action_space, observation_space
 from baselines import AvellanedaStoikovPolicy, ConstantSpreadPolicy, SymmetricPolicy
 
 ENV_ID = "asmm_env/Competition-v0"
@@ -26,7 +26,7 @@ SHORT = dict(T=0.1)                     # 20 steps
 LEDGER = ("pnl", "cash", "inventory", "bid_fills", "ask_fills", "fills", "bid_volume",
           "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
           "liquidation", "mid")
-STEP_KEYS = ("bid_depth", "ask_depth", "bid_volume", "ask_volume", "inside_spread")
+STEP_KEYS = ("bid_depth", "ask_depth", "bid_filled", "ask_filled", "inside_spread")
 
 
 def _as_policies(env, gammas):
@@ -221,7 +221,7 @@ def test_every_agents_accounting_identity_holds_on_every_step():
             assert obs[agent][1] == info["inventory"]
             assert abs(info["inventory"]) <= 10.0
             assert info["fills"] == info["bid_fills"] + info["ask_fills"]
-            assert info["bid_volume"] + info["ask_volume"] >= 0
+            assert info["bid_filled"] + info["ask_filled"] >= 0
             assert env.market.ledger.inventory[0, i] == info["inventory"]
 
     for seed in range(3):
@@ -251,7 +251,7 @@ def test_agents_fill_exactly_the_orders_reaching_the_best_posted_price():
             depths = np.array([[infos[a]["bid_depth"], infos[a]["ask_depth"]]
                                for a in env.possible_agents])
             lone.step(depths.min(axis=0).reshape(1, 1, 2))
-            for side, key in enumerate(("bid_volume", "ask_volume")):
+            for side, key in enumerate(("bid_filled", "ask_filled")):
                 filled = [infos[agent][key] for agent in env.possible_agents]
                 assert sum(filled) == lone.last_fills[0, 0, side]
                 seen["shared"] += sum(f > 0 for f in filled) > 1
@@ -361,9 +361,7 @@ def test_one_agent_is_the_single_agent_gymnasium_env_byte_for_byte(kwargs):
     comp = competition_v0.parallel_env(n_agents=1, params=params)
     single = gym.make("asmm_env/AvellanedaStoikov-v0", params=params)
     policy = AvellanedaStoikovPolicy.from_env(params, 0.1)
-    # bid_volume / ask_volume: cumulative in the Gymnasium env, the step's in the PettingZoo
-    # env (see the xfail test below)
-    keys = set(LEDGER) - {"fills", "bid_volume", "ask_volume"}
+    keys = set(LEDGER) - {"fills"}
     for seed in range(3):
         rng = np.random.default_rng(seed)
         obs_c, info_c = comp.reset(seed=seed)
@@ -377,24 +375,20 @@ def test_one_agent_is_the_single_agent_gymnasium_env_byte_for_byte(kwargs):
             obs_c, rewards, terms, _, info_c = comp.step({"maker_0": action})
             obs_s, reward, term, _, info_s = single.step(action)
             assert rewards["maker_0"] == reward and terms["maker_0"] == term
-            assert info_c["maker_0"]["bid_volume"] == info_s["bid_volume"] - before[0]
-            assert info_c["maker_0"]["ask_volume"] == info_s["ask_volume"] - before[1]
+            assert info_c["maker_0"]["bid_filled"] == info_s["bid_volume"] - before[0]
+            assert info_c["maker_0"]["ask_filled"] == info_s["ask_volume"] - before[1]
             steps += 1
         assert term and steps == params.n_steps
         assert all(info_c["maker_0"][key] == info_s[key] for key in keys)
 
 
-@pytest.mark.xfail(strict=True, reason="bid_volume / ask_volume mean the cumulative shares "
-                   "in the Gymnasium env (and in the competition env's reset infos) but the "
-                   "step's shares after a competition step (_last_info overwrites the ledger's "
-                   "keys)")
 def test_one_agent_reports_every_info_key_of_the_single_agent_env_with_the_same_value():
     params = MarketParams(T=0.1)
     comp = competition_v0.parallel_env(n_agents=1, params=params)
     single = gym.make("asmm_env/AvellanedaStoikov-v0", params=params)
     comp.reset(seed=0)
     single.reset(seed=0)
-    action = depths_to_action(0.0, 0.0, params.depth_bound)   # at the mid: fills every step
+    action = params.action_map.to_action(0.0, 0.0)   # at the mid: fills every step
     for _ in range(params.n_steps):
         _, _, _, _, infos = comp.step({"maker_0": action})
         _, _, _, _, info = single.step(action)
@@ -411,7 +405,7 @@ def test_tick_size_puts_every_quote_and_fill_of_the_env_on_the_grid():
     tick = 0.05
     env = competition_v0.parallel_env(n_agents=3, tick_size=tick, T=0.5)
     policies = _as_policies(env, [0.05, 0.2, 0.8])
-    bound = env.params.depth_bound
+    reach = env.params.action_map
     traded = 0.0
 
     def on_grid(x):
@@ -425,12 +419,12 @@ def test_tick_size_puts_every_quote_and_fill_of_the_env_on_the_grid():
             obs, _, _, _, infos = env.step(actions)
             for agent, action in actions.items():
                 info = infos[agent]
-                wanted_bid, wanted_ask = np.clip(action, -1, 1) * bound
+                wanted_bid, wanted_ask = reach.to_depths(action, 1)[0]
                 assert on_grid(mid - info["bid_depth"]) and on_grid(mid + info["ask_depth"])
                 assert -1e-9 <= info["bid_depth"] - wanted_bid < tick + 1e-9
                 assert -1e-9 <= info["ask_depth"] - wanted_ask < tick + 1e-9
                 assert on_grid(info["cash"])
-                traded += info["bid_volume"] + info["ask_volume"]
+                traded += info["bid_filled"] + info["ask_filled"]
     assert traded > 100
 
 
@@ -441,8 +435,8 @@ def test_on_a_grid_agents_at_one_price_share_it_and_the_totals_are_a_lone_agents
     params = MarketParams(T=0.5, tick_size=0.25)
     one = competition_v0.parallel_env(n_agents=1, params=params)
     two = competition_v0.parallel_env(n_agents=2, params=params)
-    bound = params.depth_bound
-    near, far = depths_to_action(0.21, 0.21, bound), depths_to_action(0.24, 0.24, bound)
+    near = params.action_map.to_action(0.21, 0.21)
+    far = params.action_map.to_action(0.24, 0.24)
     fills = np.zeros(2)
     for seed in range(3):
         one.reset(seed=seed)

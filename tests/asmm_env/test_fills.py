@@ -22,7 +22,6 @@ from asmm_env.fills import (
     QueueFills,
     build_fill_model,
 )
-from asmm_env.spaces import action_to_depths, depths_to_action
 from asmm_env.streams import RandomStreams
 
 A, K, DT = 140.0, 1.5, 0.005          # the AS 2008 market (MarketParams defaults)
@@ -303,15 +302,15 @@ def test_a_price_held_through_the_action_round_trip_keeps_its_priority(monkeypat
     # The bid is held at 99.7 while the mid moves (no orders arrive): depth = mid - 99.7 goes
     # through the action normalisation and back; the price is the same to rounding, so the
     # place is kept.
-    bound = MarketParams().depth_bound
+    reach = MarketParams().action_map
     model = QueueFills(OrderFlow(A, K))
     model.reset(1, 2, RandomStreams(3, 1))
     mids = (100.0, 100.0137, 99.9581, 100.2203, 100.05)
     _script(monkeypatch, model, [[[0.0, 0.0]]] * len(mids))
     places = []
     for mid in mids:
-        action = depths_to_action(mid - 99.7, 50.0, bound)
-        depths = np.concatenate([action_to_depths(action, 1, bound).reshape(1, 1, 2),
+        action = reach.to_action(mid - 99.7, 50.0)
+        depths = np.concatenate([reach.to_depths(action, 1).reshape(1, 1, 2),
                                  _bids([40.0])], axis=1)      # maker 1 far away
         model.fill(np.array([mid]), depths, None, np.zeros(1), DT)
         places.append(model.priority[0, 0, 0])
