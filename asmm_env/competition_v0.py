@@ -162,7 +162,8 @@ class CompetitionEnv(ParallelFace):
         params, options = split_kwargs(dict(kwargs), ENV_KEYS)
         self.params = params
         self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
-                             fill_model=options.get("fill_model"))
+                             fill_model=options.get("fill_model"),
+                             engine=options.get("engine", "auto"))
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])

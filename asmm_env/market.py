@@ -12,15 +12,20 @@ only on the seed and the path's index.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from asmm_env.fills import FillModel, build_fill_model
+from asmm_env import _kernel
+from asmm_env.fills import FillModel, IndependentFills, QueueFills, build_fill_model
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
-from asmm_env.streams import RandomStreams
+from asmm_env.streams import _LOOP_MAX_RATE, RandomStreams
+from asmm_env.validation import check_choice
+
+ENGINES = ("auto", "numpy", "numba")
 
 
 class EpisodeClock:
@@ -62,11 +67,15 @@ class Market(EpisodeClock):
     block_paths : int, optional
         Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``; see
         :mod:`asmm_env.streams`, which defines what a seed fixes).
+    engine : {"auto", "numpy", "numba"}
+        ``"numba"`` fuses a one-agent step into one compiled pass (:mod:`asmm_env._kernel`,
+        the optional extra ``fast``) with the same bytes as numpy; ``"auto"`` uses it when it
+        is installed and applies (one agent, the built-in fill model), else numpy.
     """
 
     def __init__(self, params: MarketParams, n_paths: int = 1, n_agents: int = 1, *,
                  price_model: PriceModel | None = None, fill_model: FillModel | None = None,
-                 block_paths: int | None = None):
+                 block_paths: int | None = None, engine: str = "auto"):
         if not isinstance(params, MarketParams):
             raise TypeError(f"params must be a MarketParams, got {type(params).__name__}")
         for name, value in (("n_paths", n_paths), ("n_agents", n_agents)):
@@ -94,6 +103,24 @@ class Market(EpisodeClock):
         self.last_fills = self.last_volume
         self.streams: RandomStreams | None = None
         self._bounded = params.max_inventory is not None
+        check_choice("engine", engine, ENGINES)
+        self.engine = engine
+        self._compiled = self._use_compiled(engine)
+
+    def _use_compiled(self, engine: str) -> bool:
+        if engine == "numpy":
+            return False
+        applies = (self.n_agents == 1 and type(self.fill_model) in (QueueFills, IndependentFills)
+                   and self.fill_model.flow.A * self.params.dt * 2.0 <= _LOOP_MAX_RATE)
+        if engine == "numba":
+            if not _kernel.available():
+                raise ValueError("engine must be 'auto' or 'numpy' here: the compiled step "
+                                 "needs numba (pip install asmm_env[fast]), got 'numba'")
+            if not applies:
+                raise ValueError("engine must be 'auto' or 'numpy' for this market: the "
+                                 "compiled step serves one agent with the built-in fill "
+                                 "model, got 'numba'")
+        return applies and _kernel.available()
 
     def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
         """Start a new episode on every path.
@@ -162,6 +189,8 @@ class Market(EpisodeClock):
         old_mid = self.mid
         depths = self.on_grid(depths)
         dS = self.price_model.increment(old_mid, p.dt)
+        if self._compiled:
+            return self._compiled_step(old_mid, depths, dS)
         fills = self.fill_model.fill(old_mid, depths, self.capacity(), dS, p.dt)
         self.ledger.record_fills(old_mid, depths, fills)
         volume = fills * p.order_size if p.order_size != 1.0 else fills
@@ -175,6 +204,44 @@ class Market(EpisodeClock):
         self.ledger.record_move(old_mid, self.mid)
         if p.liquidation_cost and self.done:
             self.ledger.liquidate(p.liquidation_cost)
+        self.last_volume, self.last_fills = volume, fills
+        return volume
+
+    def _compiled_step(self, old_mid: np.ndarray, depths: np.ndarray,
+                       dS: np.ndarray) -> np.ndarray:
+        """The rest of :meth:`step` for one agent in one compiled pass (same bytes)."""
+        p, led, model = self.params, self.ledger, self.fill_model
+        flow = model.flow if isinstance(model, QueueFills) else model._flows[0]
+        u = flow.draw()
+        capacity = self.capacity()
+        d = depths[:, 0, :]
+        fills = _kernel.counts(d, u, dS, capacity[:, 0, :] if capacity is not None else u,
+                                capacity is not None, math.log(flow.A * p.dt), flow.k,
+                                flow.toxicity, _kernel.RULES[flow.rule])
+        if isinstance(model, QueueFills):
+            model._t += 1
+        slot = led._step % led.horizon
+        (cash, inventory, spread, fees, count, volume, max_abs, recent, inventory_pnl,
+         adverse, mid) = _kernel.book(
+            old_mid, dS, d, fills, led.order_size, led.fee, p.impact, led._recent[:, 0],
+            led._recent_net[slot][:, 0], led.cash[:, 0], led.inventory[:, 0],
+            led.spread_capture[:, 0], led.fees[:, 0], led.fills[:, 0], led.volume[:, 0],
+            led.max_abs_inventory[:, 0], led.inventory_pnl[:, 0], led.adverse_selection[:, 0],
+            bool(fills.any()))
+        n = self.n_paths
+        led.cash, led.inventory = cash.reshape(n, 1), inventory.reshape(n, 1)
+        led.spread_capture, led.fees = spread.reshape(n, 1), fees.reshape(n, 1)
+        led.fills, led.volume = count.reshape(n, 1, 2), volume.reshape(n, 1, 2)
+        led.max_abs_inventory, led._recent = max_abs.reshape(n, 1), recent.reshape(n, 1)
+        led.inventory_pnl = inventory_pnl.reshape(n, 1)
+        led.adverse_selection = adverse.reshape(n, 1)
+        led._step += 1
+        self.mid = mid
+        self.step_index += 1
+        if p.liquidation_cost and self.done:
+            led.liquidate(p.liquidation_cost)
+        fills = fills.reshape(n, 1, 2)
+        volume = fills * p.order_size if p.order_size != 1.0 else fills
         self.last_volume, self.last_fills = volume, fills
         return volume
 

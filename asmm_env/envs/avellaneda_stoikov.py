@@ -33,7 +33,8 @@ class _Face:
         params, env_kwargs = split_kwargs(dict(kwargs))
         self.params = params
         self.market = Market(params, n_paths, 1, price_model=env_kwargs.get("price_model"),
-                             fill_model=env_kwargs.get("fill_model"))
+                             fill_model=env_kwargs.get("fill_model"),
+                             engine=env_kwargs.get("engine", "auto"))
         self.reward_fn = reward_from(env_kwargs)
         self.render_mode = check_render_mode(env_kwargs.get("render_mode"),
                                              self.metadata["render_modes"])
@@ -97,8 +98,9 @@ class AvellanedaStoikovEnv(_Face, SingleFace):
 
     A negative depth quotes through the mid (AS does so at large inventory); it is reached
     by every market order, ``A`` per unit time (``asmm_env.fills``). Values beyond [-1, 1]
-    are clipped; NaN, infinite or misshapen actions raise ``ValueError``. With ``max_inventory=Q`` the bid is not posted
-    while ``q + order_size > Q`` and the ask not while ``q - order_size < -Q``.
+    are clipped; NaN, infinite or misshapen actions raise ``ValueError``. With
+    ``max_inventory=Q`` a quote takes at most the fills left before the bound (the bid
+    ``floor((Q - q) / order_size)``), and is not posted at the bound.
 
     ## Observation Space
 
@@ -141,7 +143,8 @@ class AvellanedaStoikovEnv(_Face, SingleFace):
     whole ``params=MarketParams(...)``), plus ``reward``, ``inventory_penalty``,
     ``risk_aversion``, ``render_mode`` (``"ansi"``: a text line; ``"rgb_array"``: a picture
     of the episode so far, mid, quotes, fills and inventory), ``price_model`` and ``fill_model``
-    (component objects replacing the ones the parameters describe).
+    (component objects replacing the ones the parameters describe), ``engine``
+    (``"auto"``, ``"numpy"`` or ``"numba"``: see :class:`asmm_env.market.Market`).
 
     >>> import gymnasium as gym, asmm_env
     >>> env = gym.make("asmm_env/AvellanedaStoikov-v0", sigma=2.0, A=140.0, k=1.5)

@@ -169,8 +169,10 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     params = MarketParams(T=0.5, fill_rule="exponential")
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=0.01, Q=3)
-    # A quote at the default deepest depth (26.7) fills ~1e-15 times a session: no warning.
-    assert caplog.text == ""
+    # Through an env "no quote" is the deepest action depth (3 / k), which fills: a warning;
+    # the runner uses the policy's no_quote_depth (30 / k), which never fills.
+    assert "without max_inventory" in caplog.text
+    assert policy.no_quote_depth == 30.0 / params.k
     result = rollout(policy, params, n_paths=2_000, seed=12)
     assert result.paths["max_abs_inventory"].max() == 3.0
     poisson = rollout(policy, params.replace(fill_rule="poisson"), n_paths=2_000, seed=12)
@@ -180,10 +182,14 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     assert bounded.paths["max_abs_inventory"].max() == 3.0
 
 
-def test_unbounded_market_with_a_shallow_depth_bound_warns_that_Q_leaks(caplog):
+def test_an_unbounded_market_warns_that_Q_leaks_only_if_the_deepest_action_fills(caplog):
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         GLFTPolicy.from_env(MarketParams(max_depth=2.0), gamma=0.1, Q=3)
     assert "without max_inventory" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="baselines.glft"):
+        GLFTPolicy.from_env(MarketParams(max_depth=30.0), gamma=0.1, Q=3)
+    assert "without max_inventory" not in caplog.text
 
 
 def test_gymnasium_env_episode_with_the_policy_stays_within_Q():
