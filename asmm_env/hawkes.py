@@ -375,7 +375,9 @@ class HawkesFlow:
         active = np.arange(n)
         y = self._y  # replaced (not written) below: the state is stored as paths retire
         remaining = np.full(n, float(dt))
-        with np.errstate(divide="ignore"):  # clocks that never ring: log1p(-1) = -inf
+        # Clocks that never ring: log1p(-1) = -inf; an excitation that underflowed to 0 (long
+        # idle) gives beta E / 0 = inf, or nan if E = 0, which fmin maps to 1 (never rings).
+        with np.errstate(divide="ignore", invalid="ignore"):
             while active.size:
                 clocks = rng.standard_exponential((active.size, 2 + n_components))
                 clocks[:, :2] *= self._inverse_mu  # baselines: E / mu_i
@@ -383,8 +385,8 @@ class HawkesFlow:
                     # Excitation y e^{-beta s}: tau = -log(1 - beta E / y) / beta if beta E < y.
                     ratio = clocks[:, 2:]
                     ratio *= self._component_beta
-                    ratio /= y  # y > 0 (it underflows to 0 only after ~700 / beta idle)
-                    np.minimum(ratio, 1.0, out=ratio)
+                    ratio /= y
+                    np.fmin(ratio, 1.0, out=ratio)
                     np.log1p(-ratio, out=ratio)
                     ratio /= -self._component_beta
                 first = clocks.argmin(axis=1)

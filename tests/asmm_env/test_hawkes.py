@@ -291,6 +291,19 @@ def test_intensity_jumps_by_alpha_at_events_and_decays_in_between():
                   + 0.2 * math.exp(-2.0 * dt) - 1e-12)
 
 
+def test_an_excitation_that_decays_to_zero_never_rings():
+    # beta = 1000 with a tiny baseline: after 2 time units idle the excitation underflows to 0.
+    p = HawkesParams.symmetric(mu=1e-3, alpha_self=500.0, beta=1000.0)
+    rng = np.random.default_rng(0)
+    flow = HawkesFlow(p)
+    flow.reset(200, rng)
+    flow.advance(2.0, rng)
+    idle = flow.intensity[:, 0] == 1e-3
+    assert idle.any()
+    counts = flow.advance(1.0, rng)
+    assert np.all(counts >= 0) and np.all(np.isfinite(flow.intensity))
+
+
 def test_a_zero_length_interval_and_a_batch_of_one_work():
     flow = HawkesFlow(CROSS)
     rng = np.random.default_rng(5)
