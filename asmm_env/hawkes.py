@@ -68,7 +68,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asmm_env._validation import check_non_negative
+from asmm_env.validation import check_non_negative
 
 __all__ = ["SIDES", "HawkesFlow", "HawkesParams"]
 

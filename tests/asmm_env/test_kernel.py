@@ -6,8 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asmm_env import Market, MarketParams
-from asmm_env import _kernel
+from asmm_env import Market, MarketParams, _kernel
 from asmm_env.fills import IndependentFills, OrderFlow
 
 pytest.importorskip("numba")
