@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from asmm_env import _kernel
-from asmm_env.fills import FillModel, IndependentFills, QueueFills, build_fill_model
+from asmm_env.fills import (
+    _PRICE_RTOL,
+    FillModel,
+    IndependentFills,
+    QueueFills,
+    build_fill_model,
+)
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
@@ -68,9 +74,10 @@ class Market(EpisodeClock):
         Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``; see
         :mod:`asmm_env.streams`, which defines what a seed fixes).
     engine : {"auto", "numpy", "numba"}
-        ``"numba"`` fuses a one-agent step into one compiled pass (:mod:`asmm_env._kernel`,
-        the optional extra ``fast``) with the same bytes as numpy; ``"auto"`` uses it when it
-        is installed and applies (one agent, the built-in fill model), else numpy.
+        ``"numba"`` runs the fills and the ledger of a step in compiled passes
+        (:mod:`asmm_env._kernel`, the optional extra ``fast``) with the same bytes as numpy;
+        ``"auto"`` uses them when numba is installed and they apply (the built-in fill
+        models), else numpy.
     """
 
     def __init__(self, params: MarketParams, n_paths: int = 1, n_agents: int = 1, *,
@@ -110,16 +117,18 @@ class Market(EpisodeClock):
     def _use_compiled(self, engine: str) -> bool:
         if engine == "numpy":
             return False
-        applies = (self.n_agents == 1 and type(self.fill_model) in (QueueFills, IndependentFills)
-                   and self.fill_model.flow.A * self.params.dt * 2.0 <= _LOOP_MAX_RATE)
+        model = self.fill_model
+        applies = ((type(model) is QueueFills
+                    or (type(model) is IndependentFills and self.n_agents == 1))
+                   and model.flow.A * self.params.dt * 2.0 <= _LOOP_MAX_RATE)
         if engine == "numba":
             if not _kernel.available():
                 raise ValueError("engine must be 'auto' or 'numpy' here: the compiled step "
                                  "needs numba (pip install asmm_env[fast]), got 'numba'")
             if not applies:
                 raise ValueError("engine must be 'auto' or 'numpy' for this market: the "
-                                 "compiled step serves one agent with the built-in fill "
-                                 "model, got 'numba'")
+                                 "compiled step serves the built-in fill models (QueueFills; "
+                                 "IndependentFills of one agent), got 'numba'")
         return applies and _kernel.available()
 
     def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
@@ -209,39 +218,52 @@ class Market(EpisodeClock):
 
     def _compiled_step(self, old_mid: np.ndarray, depths: np.ndarray,
                        dS: np.ndarray) -> np.ndarray:
-        """The rest of :meth:`step` for one agent in one compiled pass (same bytes)."""
+        """The rest of :meth:`step` in compiled passes (:mod:`asmm_env._kernel`): the same
+        operations as the numpy fill model and ledger, so the same bytes."""
         p, led, model = self.params, self.ledger, self.fill_model
-        flow = model.flow if isinstance(model, QueueFills) else model._flows[0]
-        u = flow.draw()
+        n, a = self.n_paths, self.n_agents
         capacity = self.capacity()
-        d = depths[:, 0, :]
-        fills = _kernel.counts(d, u, dS, capacity[:, 0, :] if capacity is not None else u,
-                                capacity is not None, math.log(flow.A * p.dt), flow.k,
-                                flow.toxicity, _kernel.RULES[flow.rule])
+        bounded = capacity is not None
         if isinstance(model, QueueFills):
+            flow = model.flow
+            u = flow.draw()
+            log_rate = math.log(flow.A * p.dt)
+            rule = _kernel.RULES[flow.rule]
+            if a == 1:
+                fills = _kernel.counts(depths[:, 0, :], u, dS,
+                                       capacity[:, 0, :] if bounded else u, bounded, log_rate,
+                                       flow.k, flow.toxicity, rule).reshape(n, 1, 2)
+            else:
+                tie = model._tie.next()
+                model.priority = model.priority.copy()
+                rest = model._rest_price.copy()
+                fills = _kernel.allocate(old_mid, depths, capacity if bounded else depths,
+                                         bounded, u, tie, dS, log_rate, flow.k, flow.toxicity,
+                                         rule, float(model._t), rest, model.priority,
+                                         _PRICE_RTOL)
+                model._rest_price = rest
             model._t += 1
+        else:                                     # IndependentFills of one agent
+            flow = model._flows[0]
+            fills = _kernel.counts(depths[:, 0, :], flow.draw(), dS,
+                                   capacity[:, 0, :] if bounded else depths[:, 0, :], bounded,
+                                   math.log(flow.A * p.dt), flow.k, flow.toxicity,
+                                   _kernel.RULES[flow.rule]).reshape(n, 1, 2)
+        volume = fills * p.order_size if p.order_size != 1.0 else fills
+        net_bought = (volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
+                      if p.impact and a > 1 else volume[:, 0, 0] - volume[:, 0, 1])
         slot = led._step % led.horizon
-        (cash, inventory, spread, fees, count, volume, max_abs, recent, inventory_pnl,
-         adverse, mid) = _kernel.book(
-            old_mid, dS, d, fills, led.order_size, led.fee, p.impact, led._recent[:, 0],
-            led._recent_net[slot][:, 0], led.cash[:, 0], led.inventory[:, 0],
-            led.spread_capture[:, 0], led.fees[:, 0], led.fills[:, 0], led.volume[:, 0],
-            led.max_abs_inventory[:, 0], led.inventory_pnl[:, 0], led.adverse_selection[:, 0],
-            bool(fills.any()))
-        n = self.n_paths
-        led.cash, led.inventory = cash.reshape(n, 1), inventory.reshape(n, 1)
-        led.spread_capture, led.fees = spread.reshape(n, 1), fees.reshape(n, 1)
-        led.fills, led.volume = count.reshape(n, 1, 2), volume.reshape(n, 1, 2)
-        led.max_abs_inventory, led._recent = max_abs.reshape(n, 1), recent.reshape(n, 1)
-        led.inventory_pnl = inventory_pnl.reshape(n, 1)
-        led.adverse_selection = adverse.reshape(n, 1)
+        (led.cash, led.inventory, led.spread_capture, led.fees, led.fills, led.volume,
+         led.max_abs_inventory, led._recent, led.inventory_pnl, led.adverse_selection,
+         self.mid) = _kernel.book(
+            old_mid, dS, depths, fills, led.order_size, led.fee, p.impact, net_bought,
+            led._recent, led._recent_net[slot], led.cash, led.inventory, led.spread_capture,
+            led.fees, led.fills, led.volume, led.max_abs_inventory, led.inventory_pnl,
+            led.adverse_selection, bool(fills.any()))
         led._step += 1
-        self.mid = mid
         self.step_index += 1
         if p.liquidation_cost and self.done:
             led.liquidate(p.liquidation_cost)
-        fills = fills.reshape(n, 1, 2)
-        volume = fills * p.order_size if p.order_size != 1.0 else fills
         self.last_volume, self.last_fills = volume, fills
         return volume
 

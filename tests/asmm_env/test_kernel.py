@@ -15,14 +15,17 @@ FIELDS = ("cash", "inventory", "spread_capture", "inventory_pnl", "adverse_selec
           "liquidation", "fills", "volume", "max_abs_inventory")
 
 
-def _episode(params, engine, seed, n_paths, quotes_seed, fill_model=None):
-    market = Market(params, n_paths, 1, engine=engine, fill_model=fill_model)
+def _episode(params, engine, seed, n_paths, quotes_seed, fill_model=None, n_agents=1):
+    market = Market(params, n_paths, n_agents, engine=engine, fill_model=fill_model)
     market.reset(seed)
     rng = np.random.default_rng(quotes_seed)
     steps = []
+    shape = (n_paths, n_agents, 2)
     while not market.done:
-        depths = rng.uniform(-0.6, 2.5, (n_paths, 1, 2))
-        depths[rng.random(depths.shape) < 0.05] = 40.0          # now and then out of reach
+        depths = rng.uniform(-0.6, 2.5, shape)
+        ties = rng.random(shape) < 0.5          # shared price levels: time priority at work
+        depths[ties] = rng.choice([0.2, 0.5], ties.sum())
+        depths[rng.random(shape) < 0.05] = 40.0          # now and then out of reach
         volume = market.step(depths)
         steps.append((market.mid.copy(), volume.copy(), market.pnl().copy()))
     ledger = {name: getattr(market.ledger, name) for name in FIELDS}
@@ -34,23 +37,26 @@ def _same_bytes(a, b):
                                                  np.ascontiguousarray(b).view(np.uint64))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rule=st.sampled_from(["poisson", "exponential", "linear"]),
        dynamics=st.sampled_from(["gaussian", "binomial"]),
        toxicity=st.sampled_from([0.0, 0.6, 1.0]), impact=st.sampled_from([0.0, 0.2]),
        fee=st.sampled_from([0.0, -0.01, 0.02]), order_size=st.sampled_from([1.0, 2.0]),
        bound=st.sampled_from([None, 4.0]), tick=st.sampled_from([0.0, 0.05]),
        liquidation=st.sampled_from([0.0, 0.3]), n_paths=st.sampled_from([1, 7, 1300]),
-       seed=st.integers(0, 2**31))
+       n_agents=st.sampled_from([1, 1, 3]), seed=st.integers(0, 2**31))
 def test_the_compiled_step_gives_the_bytes_of_the_numpy_step(rule, dynamics, toxicity, impact,
                                                                fee, order_size, bound, tick,
-                                                               liquidation, n_paths, seed):
+                                                               liquidation, n_paths, n_agents,
+                                                               seed):
     params = MarketParams(T=0.1, fill_rule=rule, price_dynamics=dynamics, toxicity=toxicity,
                           impact=impact, fee=fee, order_size=order_size,
                           max_inventory=None if bound is None else bound * order_size,
                           tick_size=tick, liquidation_cost=liquidation)
-    numpy_steps, numpy_ledger = _episode(params, "numpy", seed, n_paths, seed + 1)
-    fast_steps, fast_ledger = _episode(params, "numba", seed, n_paths, seed + 1)
+    numpy_steps, numpy_ledger = _episode(params, "numpy", seed, n_paths, seed + 1,
+                                         n_agents=n_agents)
+    fast_steps, fast_ledger = _episode(params, "numba", seed, n_paths, seed + 1,
+                                       n_agents=n_agents)
     for (mid_a, vol_a, pnl_a), (mid_b, vol_b, pnl_b) in zip(numpy_steps, fast_steps,
                                                              strict=True):
         assert _same_bytes(mid_a, mid_b) and _same_bytes(vol_a, vol_b)
@@ -70,12 +76,14 @@ def test_independent_fills_of_one_agent_run_compiled_with_the_same_bytes():
 
 
 def test_auto_uses_the_compiled_step_only_where_it_applies():
-    assert Market(MarketParams(), 10, 1)._compiled
-    assert not Market(MarketParams(), 10, 2)._compiled              # competing agents
-    assert not Market(MarketParams(), 10, 1, engine="numpy")._compiled
+    params = MarketParams()
+    assert Market(params, 10, 1)._compiled and Market(params, 10, 3)._compiled
+    independent = IndependentFills(OrderFlow(params.A, params.k))
+    assert not Market(params, 10, 2, fill_model=independent)._compiled
+    assert not Market(params, 10, 1, engine="numpy")._compiled
     assert not Market(MarketParams(A=14000.0), 10, 1)._compiled     # long Poisson inversion
     with pytest.raises(ValueError, match="^engine must be 'auto' or 'numpy' for this market"):
-        Market(MarketParams(), 10, 2, engine="numba")
+        Market(params, 10, 2, engine="numba", fill_model=independent)
     with pytest.raises(ValueError, match="^engine must be one of"):
         Market(MarketParams(), 10, 1, engine="cuda")
 
