@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
         ours, ref = paired(vector_episode(n), reference_episode(reference_kernel, n), repeats)
         report({"what": "vector_env", "n_paths": n, "engine": engine,
                 "ours_path_steps_per_s": round(n * STEPS / ours),
-                "reference_path_steps_per_s": round(n * STEPS / ref), "ratio": round(ref / ours, 3)})
+                "reference_path_steps_per_s": round(n * STEPS / ref),
+                "ratio": round(ref / ours, 3)})
 
     n_roll = 100_000 if quick else args.rollout_paths
     n_ref = 10_000 if quick else 100_000
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     ours, ref = paired(step_time("asmm_env/AvellanedaStoikov-v0", n_steps,
                                  np.array([0.0, 0.0])),
                        step_time("CartPole-v1", n_steps, 0), repeats)
-    report({"what": "single_env", "engine": engine, "ours_us_per_step": round(ours / n_steps * 1e6, 2),
+    report({"what": "single_env", "engine": engine,
+            "ours_us_per_step": round(ours / n_steps * 1e6, 2),
             "cartpole_us_per_step": round(ref / n_steps * 1e6, 2),
             "time_ratio": round(ours / ref, 2)})
 
