@@ -276,6 +276,21 @@ def test_bad_parameter_raises_value_error_naming_it_on_both_faces(kwargs, name):
         _make_vec(2, **kwargs)
 
 
+@pytest.mark.parametrize("env_id", [ENV_ID, "asmm_env/AvellanedaStoikovLOB-v0"])
+@pytest.mark.parametrize("num_envs", [0, -3, 2.5])
+def test_a_bad_num_envs_is_named_as_the_user_wrote_it(env_id, num_envs):
+    # The old message named the core's n_paths, which the user never wrote.
+    with pytest.raises(ValueError, match="^num_envs must be an integer >= 1"):
+        gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+
+
+def test_a_scalar_action_is_told_the_shape_it_needs():
+    env = gym.make(ENV_ID)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^action must have shape \(2,\)"):
+        env.step(np.float64(0.3))
+
+
 def test_unsupported_render_mode_raises_value_error_naming_it_on_both_faces():
     # ("human" is not refused: gym.make then wraps the "rgb_array" mode in HumanRendering.)
     expected = r"^render_mode must be one of \['ansi', 'rgb_array'\]"
