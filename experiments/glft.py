@@ -317,7 +317,7 @@ def _summary_display(s: pd.DataFrame) -> pd.DataFrame:
         "CE continuous": s["ce_continuous"].map(lambda v: "-" if np.isnan(v) else f"{v:.3f}"),
         "CE ESS": s["ce_ess"].map("{:.0f}".format),
         "fills": s["mean_fills"].map("{:.1f}".format),
-        "paths reaching |q| = Q": s["share_at_bound"].map("{:.3%}".format)})
+        "paths reaching the bound": s["share_at_bound"].map("{:.3%}".format)})
 
 
 def _convergence(market: MarketParams, gamma: float, analytic: float) -> pd.DataFrame:

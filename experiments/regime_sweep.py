@@ -7,7 +7,9 @@ enough to reach fewer than one fill a session and a volatility that swamps the s
 1-D sweeps of the intensity decay k, the risk aversion gamma, compound-Poisson jumps of std
 ``jump_std`` and the permanent impact of informed flow. In every cell two strategies are
 rolled out on ``paths`` paths: AS at ``gamma`` (unbounded inventory) and GLFT (2013) at the
-same gamma with ``|q| <= position_limit`` enforced by the market.
+same gamma with ``|q| <= position_limit`` enforced by the market. A ``--quick`` run keeps only
+the ends of each sweep, the market's own values and the claims' cells
+(:meth:`Settings.thinned`).
 
 Seeds. Every cell and strategy runs on the run's seed (the seed contract): cells share common
 random numbers (path i's mid increments and order-flow uniforms are the same in every cell,
@@ -212,6 +214,19 @@ class Settings:
     def criteria(self) -> Criteria:
         return Criteria(**{f.name: getattr(self, f.name) for f in fields(Criteria)})
 
+    def thinned(self) -> Settings:
+        """The sweeps cut to their ends, the market's own values and the claims' cells: the
+        grid of a ``--quick`` smoke run."""
+        def keep(values, *extra):
+            return tuple(v for v in values if v in (values[0], values[-1], *extra))
+
+        return replace(self, sigma_multipliers=keep(self.sigma_multipliers, 1.0, self.high_sigma),
+                       A_multipliers=keep(self.A_multipliers, 1.0, self.low_A),
+                       k_multipliers=keep(self.k_multipliers, 1.0),
+                       gammas=keep(self.gammas, self.gamma),
+                       jump_intensities=keep(self.jump_intensities),
+                       impacts=keep(self.impacts, self.claim_impact))
+
 
 # --- cells -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -232,7 +247,7 @@ class Cell:
 
 
 def strategy_name(key: str, limit: int) -> str:
-    return "AS" if key == "as" else f"GLFT |q| <= {limit}"
+    return "AS" if key == "as" else f"GLFT, Q = {limit}"
 
 
 def run_cell(cell: Cell) -> list[dict]:
@@ -302,6 +317,7 @@ def build_cells(settings: Settings, base: MarketParams, seed: int, n_paths: int)
 # --- run ---------------------------------------------------------------------------------------
 def run(ctx: Context, settings: Settings) -> None:
     base, criteria = ctx.market(settings.market), settings.criteria()
+    settings = settings.thinned() if ctx.quick else settings
     n = ctx.paths(settings.paths)
     cells = build_cells(settings, base, ctx.seed, n)
     results = pd.DataFrame([row for rows in ctx.map(run_cell, cells) for row in rows])
@@ -366,15 +382,17 @@ def run(ctx: Context, settings: Settings) -> None:
               "The regime criterion (legend of the map)", "Thresholds from the config "
               "(`experiments.regime_sweep`); Sharpe per episode, CE in price units.")
     ctx.table(_columns(grid), "regime_sweep_grid", "The (sigma, A) grid, every strategy",
-              "x = A multiplier, y = sigma multiplier; every metric with its CI in the CSV.",
-              display=_display(grid))
+              "B breaks, D degraded, W works, B/D etc. border, then the Sharpe ratio per "
+              "episode. The CSV has every metric with its CI (x = A multiplier, y = sigma "
+              "multiplier).", display=_grid_display(grid))
     ctx.figure(_sweeps_figure(sweeps, criteria), "regime_sweep_1d",
                "Sharpe along the k, gamma, jump and impact sweeps",
                "Sharpe per episode with its 95% CI; dotted lines: the works and breaks "
                "thresholds of the criterion.")
-    ctx.table(_columns(sweeps), "regime_sweep_1d", "The one-dimensional sweeps, every strategy",
-              "x = the swept value (k, gamma, jump intensity or impact).",
-              display=_display(sweeps))
+    ctx.table(_columns(sweeps), "regime_sweep_sweeps", "The one-dimensional sweeps, every strategy",
+              "Label and Sharpe ratio per episode [95% CI]; x = the swept value (k, gamma, "
+              "jump intensity or impact). The CSV has every metric with its CI.",
+              display=_sweeps_display(sweeps))
     ctx.figure(_impact_figure(sweeps, settings), "regime_sweep_impact",
                "Permanent impact: adverse selection as a share of spread capture",
                "-sum(adverse selection) / sum(spread capture) with its 95% CI; dotted: the "
@@ -386,19 +404,27 @@ def _columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
-def _display(frame: pd.DataFrame) -> pd.DataFrame:
-    out = pd.DataFrame({"sweep": frame["sweep"], "x": frame["x"].map("{:.4g}".format),
-                        "strategy": frame["name"], "label": frame["label"]})
-    if frame["sweep"].eq("grid").all():
-        out.insert(1, "sigma", frame["sigma"].map("{:.3g}".format))
-        out["x"] = frame["A"].map("{:.3g}".format)
-        out = out.rename(columns={"x": "A"})
-    for name, column, digits in (("Sharpe", "sharpe", 2), ("P(loss)", "p_loss", 3),
-                                 ("CE", "ce", 2), ("adverse share", "adverse_share", 3)):
-        out[f"{name} [95% CI]"] = [format_ci(v, lo, hi, digits) for v, lo, hi in zip(
-            frame[column], frame[f"{column}_ci_low"], frame[f"{column}_ci_high"], strict=True)]
-    out["fills"] = frame["fills"].map("{:.3g}".format)
-    return out.reset_index(drop=True)
+SHORT = {"breaks": "B", "degraded": "D", "works": "W", "border breaks/degraded": "B/D",
+         "border degraded/works": "D/W", "border breaks/works": "B/W"}
+
+
+def _grid_display(grid: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy and sigma, one column per A: the label (B, D, W; border "B/D")
+    and the Sharpe ratio."""
+    text = grid.assign(cell=[f"{SHORT[lab]} {s:.2g}" for lab, s in
+                             zip(grid["label"], grid["sharpe"], strict=True)])
+    table = text.pivot(index=["name", "sigma"], columns="A", values="cell")
+    table.columns = [f"A {a:.3g}" for a in table.columns]
+    return table.reset_index().rename(columns={"name": "strategy"})
+
+
+def _sweeps_display(sweeps: pd.DataFrame) -> pd.DataFrame:
+    """One row per swept value: per strategy the label and the Sharpe ratio [95% CI]."""
+    text = sweeps.assign(cell=[f"{lab}: {format_ci(s, lo, hi)}" for lab, s, lo, hi in zip(
+        sweeps["label"], sweeps["sharpe"], sweeps["sharpe_ci_low"], sweeps["sharpe_ci_high"],
+        strict=True)])
+    table = text.pivot(index=["sweep", "x"], columns="name", values="cell")
+    return table.loc[list(SWEEPS)].reset_index().rename_axis(columns=None)
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:

@@ -160,6 +160,13 @@ def test_variance_share_follows_its_definition_and_its_interval_covers():
     assert math.isnan(rs.variance_share(np.zeros(5), np.zeros(5))["share"])
 
 
+def test_a_quick_run_thins_the_sweeps_to_their_ends_the_market_and_the_claims_cells():
+    thin = rs.Settings().thinned()
+    assert thin.sigma_multipliers == (0.25, 1.0, 16.0)
+    assert thin.A_multipliers == (2.0**-7, 1.0, 4.0)
+    assert thin.impacts == (0.0, 0.4, 1.6) and thin.gammas == (0.01, 0.1, 10.0)
+
+
 def test_every_cell_and_strategy_runs_on_the_runs_seed():
     cells = rs.build_cells(rs.Settings(), MarketParams(), seed=11, n_paths=7)
     assert {c.seed for c in cells} == {11} and {c.n_paths for c in cells} == {7}
@@ -186,7 +193,7 @@ experiments:
     jump_intensities: [0.0, 100.0]
     impacts: [0.0, 0.4, 1.6]
 """
-TABLES = ("regime_sweep_criteria", "regime_sweep_grid", "regime_sweep_1d")
+TABLES = ("regime_sweep_criteria", "regime_sweep_grid", "regime_sweep_sweeps")
 FIGURES = ("regime_sweep_map", "regime_sweep_1d", "regime_sweep_impact")
 
 
@@ -219,13 +226,14 @@ def test_run_writes_its_tables_figures_and_labels_from_the_criterion(quick_run, 
                    "inventory_share", "inventory_share_ci_low", "adverse_share", "fills"):
         assert column in grid.columns
     assert list(grid["label"]) == [C.label(r) for r in grid.to_dict("records")]
-    sweeps = pd.read_csv(quick_run / "tables" / "regime_sweep_1d.csv")
+    sweeps = pd.read_csv(quick_run / "tables" / "regime_sweep_sweeps.csv")
     assert set(sweeps["sweep"]) == {"k", "gamma", "jump_intensity", "impact"}
     assert "toxicity" not in set(sweeps["sweep"])
 
 
 def test_labels_over_the_grid_are_monotone_in_the_metrics(quick_run):
-    frames = [pd.read_csv(quick_run / "tables" / f"regime_sweep_{n}.csv") for n in ("grid", "1d")]
+    frames = [pd.read_csv(quick_run / "tables" / f"regime_sweep_{name}.csv")
+              for name in ("grid", "sweeps")]
     rows = pd.concat(frames).to_dict("records")
 
     def ends(r):
