@@ -202,6 +202,10 @@ class Settings:
                                      for v in values) or list(values) != sorted(set(values)):
                 raise ValueError(f"{name} must be a non-empty increasing list of numbers "
                                  f"{'> 0' if positive else '>= 0'}, got {values!r}")
+        for name in ("sigma_multipliers", "A_multipliers"):
+            if 1.0 not in getattr(self, name):
+                raise ValueError(f"{name} must include 1.0 (the market itself), got "
+                                 f"{getattr(self, name)!r}")
         for name, grid in (("high_sigma", "sigma_multipliers"), ("low_A", "A_multipliers"),
                            ("claim_impact", "impacts")):
             if getattr(self, name) not in getattr(self, grid):
@@ -361,8 +365,8 @@ def run(ctx: Context, settings: Settings) -> None:
                       "var(inventory PnL) / (var(inventory PnL) + var(spread capture)).",
             statistic="inventory share of PnL variance, AS", section="regime_sweep_map")
     finding("low_a_breaks", low_A, "sharpe", Below(settings.breaks_sharpe), claim=6,
-            statement=f"At A x {settings.low_A:g} (the market's sigma; fewer than one fill a "
-                      "session) AS breaks: its Sharpe ratio is below the breaks threshold.",
+            statement=f"At A x {settings.low_A:g} (the market's sigma) AS makes too few fills "
+                      "and breaks: its Sharpe ratio is below the breaks threshold.",
             statistic="Sharpe of AS, per episode", section="regime_sweep_map")
     finding("impact_partial_failure", impact, "adverse_share",
             Between(settings.material_share, 1.0), claim=7,

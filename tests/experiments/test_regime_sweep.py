@@ -136,6 +136,7 @@ def test_inconsistent_criteria_raise_value_error_naming_the_field(field, value):
 @pytest.mark.parametrize("field, value", [
     ("paths", 0), ("position_limit", 2.5), ("gamma", 0.0), ("ce_gamma", -1.0),
     ("sigma_multipliers", (1.0, 0.5)), ("A_multipliers", (0.0, 1.0)), ("impacts", (-0.1,)),
+    ("sigma_multipliers", (0.5, 16.0)), ("A_multipliers", (2.0**-7, 2.0)),
     ("high_sigma", 3.0), ("low_A", 3.0), ("claim_impact", 0.3), ("material_share", 0.0),
     ("robustness_paths", 1.5), ("works_sharpe", 0.1)])
 def test_bad_settings_raise_value_error_naming_the_field(field, value):
