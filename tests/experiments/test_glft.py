@@ -82,9 +82,9 @@ def test_monte_carlo_ce_matches_the_exact_chain_for_every_fill_rule(rule):
 
 
 def test_chain_of_a_policy_that_never_fills_is_the_inventory_risk_alone():
-    # Quotes at the deepest depth never fill (rate ~ 1e-18); q0 = 3 held for T: PnL = 3 (S_T -
-    # S_0) ~ N(0, 9 sigma^2 T), CE = -gamma 9 sigma^2 T / 2.
-    params = MarketParams(T=0.1, dt=0.01, q0=3.0, max_inventory=5.0)
+    # Quotes at the deepest depth (30 here) never fill (rate ~ 1e-18); q0 = 3 held for T:
+    # PnL = 3 (S_T - S_0) ~ N(0, 9 sigma^2 T), CE = -gamma 9 sigma^2 T / 2.
+    params = MarketParams(T=0.1, dt=0.01, q0=3.0, max_inventory=5.0, max_depth=30.0)
 
     class Deep:
         def act(self, observation):
