@@ -36,7 +36,7 @@ import pandas as pd
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
 from asmm_env.validation import (
-    check_in_range,
+    check_finite,
     check_non_negative,
     check_positive,
     check_positive_int,
@@ -77,8 +77,8 @@ def check_policy_keys(keys: tuple[str, ...]) -> None:
 
 def check_fraction(name: str, value: float) -> None:
     """``value`` in (0, 1], e.g. ``robustness_paths``."""
-    check_in_range(name, value, 0.0, 1.0)
-    if value == 0:
+    check_finite(name, value)
+    if not 0 < value <= 1:
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
 
 

@@ -165,7 +165,7 @@ _PARTS = {"spread_capture": "#009E73", "adverse_selection": "#D55E00",
 
 def _bars(c: pd.DataFrame, flows):
     labels = list(dict.fromkeys(c["policy"]))
-    fig, axes = plt.subplots(1, len(flows), figsize=(5.0 * len(flows), 4.4), sharey=True)
+    fig, axes = plt.subplots(1, len(flows), figsize=(6.0 * len(flows), 4.4), sharey=True)
     x = np.arange(len(labels))
     for ax, flow in zip(axes, flows, strict=True):
         cell = c[c["flow"] == flow].set_index(["component", "policy"])
