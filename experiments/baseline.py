@@ -45,7 +45,16 @@ from baselines import AvellanedaStoikovPolicy, ConstantSpreadPolicy, GLFTPolicy,
 from experiments import style
 from experiments.findings import Above, Below, Between, Estimate
 from experiments.framework import Context, Variation
-from experiments.stats import Z95, format_ci, mean_ci, pnl_summary, ratio_ci, sharpe_ci, std_ci
+from experiments.stats import (
+    Z95,
+    certainty_equivalent,
+    format_ci,
+    mean_ci,
+    pnl_summary,
+    ratio_ci,
+    sharpe_ci,
+    std_ci,
+)
 
 TITLE = "Baseline Monte Carlo: AS inventory strategy vs GLFT, symmetric and constant spread"
 
@@ -183,10 +192,10 @@ def step_sharpe(r: dict) -> Estimate:
 
 
 def tail_shape(pnl: np.ndarray, gamma: float) -> Estimate:
-    """Tail shape k of the CARA weights (``ce_pareto_k``) with the asymptotic CI of a
+    """Tail shape k of the CARA weights (``pareto_k`` of the CE) with the asymptotic CI of a
     generalized-Pareto shape fitted to M exceedances, ``k +/- 1.96 (1 + k) / sqrt(M)`` (Smith
     1987), ``M = min(n / 5, 3 sqrt(n))`` as in :func:`experiments.stats.pareto_k`."""
-    k, n = float(pnl_summary(pnl, gamma=gamma)["ce_pareto_k"]), pnl.size
+    k, n = float(certainty_equivalent(pnl, gamma)["pareto_k"]), pnl.size
     if not np.isfinite(k):
         return Estimate(math.nan)
     half = Z95 * (1 + k) / math.sqrt(min(n // 5, math.ceil(3 * math.sqrt(n))))

@@ -63,10 +63,15 @@ def test_hypothesis_variants_do_what_they_say():
     obs = np.array([[100.0, 4.0, 0.9], [100.0, -3.0, 0.5]])
     assert min(np.min(d) for d in policy.depths(obs)) < 0         # AS quotes through the mid
     assert min(np.min(d) for d in as2008._Floored(policy).depths(obs)) == 0.0
-    flow = as2008._Uncapped(params.A, params.k, "linear")
-    rate = flow.rate_dt(np.array([[-0.5, 0.5]]), np.zeros(1), params.dt)
-    assert rate[0, 0] == pytest.approx(params.A * params.dt * math.exp(0.75))   # not capped
-    assert rate[0, 1] == pytest.approx(params.A * params.dt * math.exp(-0.75))
+    depth, base = np.array([[-0.5, 0.5]]), params.A * params.dt
+    rate = as2008.VariantFlow(params, False, True).rate_dt(depth, np.zeros(1), params.dt)
+    assert rate[0] == pytest.approx(base * np.exp([0.75, -0.75]))           # not capped at A
+    capped = as2008.VariantFlow(params, False, False).rate_dt(depth, np.zeros(1), params.dt)
+    assert capped[0] == pytest.approx(base * np.exp([0.0, -0.75]))
+    # After an up-move of 0.2 the bid is 0.2 further from the new mid, the ask 0.2 closer.
+    after = as2008.VariantFlow(params, True, False).rate_dt(np.array([[0.5, 0.5]]),
+                                                            np.array([0.2]), params.dt)
+    assert after[0] == pytest.approx(base * np.exp([-1.5 * 0.7, -1.5 * 0.3]))
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +80,7 @@ def comparison(quick_results) -> pd.DataFrame:
 
 
 def test_z_scores_combine_our_and_the_papers_standard_errors(comparison):
-    assert len(comparison) == 2 * 3 * 2 * 2   # markets x gammas x spread variants x strategies
+    assert len(comparison) == len(as2008.VARIANTS) * 3 * 2    # variants x gammas x strategies
     paper_se = np.array([PAPER[g][s][2] / math.sqrt(PAPER_PATHS) for g, s in
                          zip(comparison["gamma"], comparison["strategy"], strict=True)])
     z = (comparison["profit"] - comparison["paper_profit"]) / np.hypot(comparison["profit_se"],
@@ -84,7 +89,7 @@ def test_z_scores_combine_our_and_the_papers_standard_errors(comparison):
     no_term = comparison[~comparison["time_term"]]
     assert np.allclose(no_term["spread"],
                        2 / no_term["gamma"] * np.log1p(no_term["gamma"] / 1.5))
-    symmetric = no_term[no_term["strategy"] == "symmetric"]
+    symmetric = no_term[(no_term["strategy"] == "symmetric") & ~no_term["fills_after_move"]]
     assert symmetric["exact_profit"].notna().all()
 
 
@@ -92,17 +97,19 @@ def test_agreement_count_is_the_statistics_within_1_96_se_and_the_finding_uses_i
         quick_results, comparison):
     agreement = pd.read_csv(quick_results / "tables" / "as2008_agreement.csv")
     zs = [f"z_{s}" for s in STATS]
-    for row in agreement.itertuples():
-        part = comparison[(comparison["market"] == row.market)
-                          & (comparison["time_term"] == row.time_term)]
-        assert row.within_1_96 == int((part[zs].abs() < Z95).sum().sum())
+    keys = ["market", "time_term", "fills_after_move"]
+    assert len(agreement) == len(as2008.VARIANTS)
+    for _, row in agreement.iterrows():
+        part = comparison[(comparison[keys] == row[keys].to_numpy()).all(axis=1)]
+        assert row["within_1_96"] == int((part[zs].abs() < Z95).sum().sum())
     found = {f.id: f for f in read_findings(quick_results / "tables" / "findings_as2008.csv")}
     paper = agreement[(agreement["market"] == "as2008_paper") & ~agreement["time_term"]]
-    assert found["agreement"].value == paper["within_1_96"].iloc[0]
-    # 24 statistics: sampling error alone leaves at least 20 within 1.96 s.e. 97.5% of the time.
-    assert found["agreement"].rule == "CI above 19"
-    assert found["agreement"].verdict.value == ("confirmed" if found["agreement"].value >= 20
-                                                else "refuted")
+    for id, after in (("agreement", False), ("agreement_after_move", True)):
+        f = found[id]
+        assert f.value == paper.loc[paper["fills_after_move"] == after, "within_1_96"].iloc[0]
+        # 24 statistics: sampling error alone leaves >= 20 within 1.96 s.e. 97.5% of the time.
+        assert f.rule == "CI above 19"
+        assert f.verdict.value == ("confirmed" if f.value >= 20 else "refuted")
 
 
 def test_gamma05_findings_follow_their_rules(quick_results, comparison):
