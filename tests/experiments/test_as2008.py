@@ -145,3 +145,17 @@ def test_bad_settings_name_the_field(changes, message):
     with pytest.raises(ValueError) as exc:
         Settings(**changes)
     assert message in str(exc.value)
+
+
+def test_checks_run_on_the_prefetched_cells_when_not_quick(tmp_path, cli):
+    # gamma 0.5 only, 40 paths a cell (checks on 8): every finding gets its dt/4 and seed
+    # checks, from cells simulated with the configured ones on the task pool.
+    config = tmp_path / "c.yaml"
+    config.write_text("experiments:\n  as2008:\n    gammas: [0.5]\n    paths: 40\n")
+    out = tmp_path / "out"
+    assert cli("as2008", "--config", str(config), "--out", str(out)) == 0
+    found = read_findings(out / "tables" / "findings_as2008.csv")
+    assert [f.id for f in found] == ["agreement", "agreement_after_move", "gamma05_profit",
+                                     "gamma05_explained"]
+    assert all(f.holds_at_dt4 is not None and f.holds_across_seeds is not None for f in found)
+    assert "CI above 5" == found[0].rule                     # 8 statistics: at least 6

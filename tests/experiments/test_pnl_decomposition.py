@@ -82,3 +82,14 @@ def test_bad_settings_name_the_field(changes, message):
     with pytest.raises(ValueError) as exc:
         Settings(**changes)
     assert message in str(exc.value)
+
+
+def test_findings_get_their_dt4_and_seed_checks_when_not_quick(tmp_path, cli):
+    config = tmp_path / "c.yaml"
+    config.write_text("experiments:\n  pnl_decomposition:\n    paths: 30\n"
+                      "    policies: [as, symmetric]\n")
+    out = tmp_path / "out"
+    assert cli("pnl_decomposition", "--config", str(config), "--out", str(out)) == 0
+    found = read_findings(out / "tables" / "findings_pnl_decomposition.csv")
+    assert len(found) == 3
+    assert all(f.holds_at_dt4 is not None and f.holds_across_seeds is not None for f in found)
