@@ -186,13 +186,17 @@ class Source:
 
     def _refill(self) -> None:
         depth, buf = self._depth, self._buffer
-        if len(self._blocks) == 1 and self._blocks[0][2] == self._width and \
-                self.kind != "poisson":
+        in_place = self.kind != "poisson"
+        if len(self._blocks) == 1 and self._blocks[0][2] == self._width and in_place:
             self._draw(self._gens[0], buf.shape, out=buf)        # one full block: in place
         else:
             for gen, (_, paths, width) in zip(self._gens, self._blocks, strict=True):
-                draws = self._draw(gen, (depth, self._width, *self.shape))
-                buf[:, paths] = draws[:, :width]
+                if depth == 1 and width == self._width and in_place:
+                    # One step at a time: a full block's rows are a contiguous slice.
+                    self._draw(gen, (self._width, *self.shape), out=buf[0, paths])
+                else:
+                    draws = self._draw(gen, (depth, self._width, *self.shape))
+                    buf[:, paths] = draws[:, :width]
         self._next = 0
 
     def next(self) -> np.ndarray:

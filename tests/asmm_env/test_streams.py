@@ -136,7 +136,7 @@ def test_the_orders_reaching_a_price_do_not_depend_on_how_many_makers_quote_ther
     # Every path: one maker alone at 0.645 is filled exactly as often as five makers there
     # together (the old engine gave two makers 13% more flow than one).
     p = SHORT
-    maker = ConstantSpreadPolicy(0.645, 0.645, depth_bound=p.depth_bound)
+    maker = ConstantSpreadPolicy(0.645, 0.645, action_map=p)
     alone = rollout(maker, p, n_paths=300, seed=8).paths
     for n in (2, 5):
         crowd = rollout([maker] * n, p, n_paths=300, seed=8).paths

@@ -86,14 +86,14 @@ def chain_certainty_equivalent(policy, params: MarketParams, gamma: float, q0: i
     """
     Qb = round(params.max_inventory)
     q = np.arange(-Qb, Qb + 1)
-    dt, bound = params.dt, params.depth_bound
+    dt = params.dt
     risk = 0.5 * gamma**2 * params.sigma**2 * dt
     n = np.arange(2 * Qb + 1)                          # fills of one side in a step
     w, log_scale = np.ones(q.size), 0.0
     for i in range(params.n_steps - 1, -1, -1):
         tau = (params.n_steps - i) * dt
         observation = np.stack([np.full(q.size, params.s0), q, np.full(q.size, tau)], axis=-1)
-        depths = np.clip(policy.act(observation), -1.0, 1.0) * bound   # what the env applies
+        depths = np.stack(policy.depths(observation), axis=-1)   # what the runner applies
         rate_dt = params.A * np.exp(-params.k * np.maximum(depths, 0.0)) * dt   # (q, side)
         capacity = np.stack([Qb - q, Qb + q], axis=-1)
         if params.fill_rule == "poisson":

@@ -32,7 +32,7 @@ def _make_vec(num_envs, **kwargs):
 def _action(env, step, n=None):
     """Quotes 0.3 below and 0.2 to 0.6 above the mid, as an action in the env's units."""
     depths = np.array([0.3, 0.2 + 0.1 * (step % 5)])
-    action = depths / env.unwrapped.params.depth_bound
+    action = env.unwrapped.params.action_map.to_action(depths[0], depths[1])
     return action if n is None else np.tile(action, (n, 1))
 
 
