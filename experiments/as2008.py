@@ -142,7 +142,8 @@ class VariantFlow(OrderFlow):
 
 
 def _variant_market(params, n_paths, n_agents, block_paths, *, after_move, uncapped):
-    return Market(params, n_paths, n_agents, block_paths=block_paths,
+    # numpy engine: the compiled step would draw the built-in flow, not VariantFlow.rate_dt.
+    return Market(params, n_paths, n_agents, block_paths=block_paths, engine="numpy",
                   fill_model=QueueFills(VariantFlow(params, after_move, uncapped)))
 
 
