@@ -22,6 +22,7 @@ from asmm_env.fills import (
     _PRICE_RTOL,
     FillModel,
     IndependentFills,
+    OrderFlow,
     QueueFills,
     build_fill_model,
 )
@@ -118,8 +119,11 @@ class Market(EpisodeClock):
         if engine == "numpy":
             return False
         model = self.fill_model
+        # Exactly the built-in classes: a subclass (of the model or of its flow) may change
+        # what the compiled passes hard-code.
         applies = ((type(model) is QueueFills
                     or (type(model) is IndependentFills and self.n_agents == 1))
+                   and type(model.flow) is OrderFlow
                    and model.flow.A * self.params.dt * 2.0 <= _LOOP_MAX_RATE)
         if engine == "numba":
             if not _kernel.available():

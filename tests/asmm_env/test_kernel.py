@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asmm_env import Market, MarketParams, _kernel
-from asmm_env.fills import IndependentFills, OrderFlow
+from asmm_env.fills import IndependentFills, OrderFlow, QueueFills
 
 pytest.importorskip("numba")
 
@@ -82,6 +82,11 @@ def test_auto_uses_the_compiled_step_only_where_it_applies():
     assert not Market(params, 10, 2, fill_model=independent)._compiled
     assert not Market(params, 10, 1, engine="numpy")._compiled
     assert not Market(MarketParams(A=14000.0), 10, 1)._compiled     # long Poisson inversion
+
+    class MyFlow(OrderFlow):           # a user's own flow: the compiled pass would ignore it
+        pass
+
+    assert not Market(params, 10, 1, fill_model=QueueFills(MyFlow(params.A, params.k)))._compiled
     with pytest.raises(ValueError, match="^engine must be 'auto' or 'numpy' for this market"):
         Market(params, 10, 2, engine="numba", fill_model=independent)
     with pytest.raises(ValueError, match="^engine must be one of"):
