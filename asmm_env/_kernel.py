@@ -26,6 +26,10 @@ except ImportError:          # the optional extra is not installed
     _nb = None
 
 _RULES = {"poisson": 0, "exponential": 1, "linear": 2}
+#: Rows of the ledger array the compiled bookings return (fills and volume: bid, ask).
+FIELDS = ("cash", "inventory", "spread_capture", "fees", "max_abs_inventory", "recent",
+          "inventory_pnl", "adverse_selection", "bid_fills", "ask_fills", "bid_volume",
+          "ask_volume")
 _state: dict[str, bool] = {}
 
 
@@ -101,19 +105,16 @@ if _nb is not None:   # pragma: no cover - compiled code is tested against the n
               cash, inventory, spread_capture, fees, count, volume, max_abs, inventory_pnl,
               adverse, any_fill):
         """Ledger.record_fills, the impact and Ledger.record_move for (n, a) accounts,
-        writing new arrays; returns them and the new mid. ``net_bought`` (n,): the shares
-        all agents bought minus sold (numpy's sum, for the impact)."""
+        writing new arrays: returns ``(out, mid)``, ``out`` the ledger's new fields stacked
+        (:data:`FIELDS`, ``(12, n, a)``) and the new mid. ``net_bought`` (n,): the shares all
+        agents bought minus sold (numpy's sum, for the impact)."""
         n, a = cash.shape
-        o_cash = np.empty((n, a))
-        o_inv = np.empty((n, a))
-        o_spread = np.empty((n, a))
-        o_fees = np.empty((n, a))
-        o_count = np.empty((n, a, 2))
-        o_volume = np.empty((n, a, 2))
-        o_max = np.empty((n, a))
-        o_recent = np.empty((n, a))
-        o_inv_pnl = np.empty((n, a))
-        o_adverse = np.empty((n, a))
+        out = np.empty((12, n, a))       # one array: one boxing on return (see FIELDS)
+        o_cash, o_inv, o_spread, o_fees, o_max, o_recent = out[0], out[1], out[2], out[3], \
+            out[4], out[5]
+        o_inv_pnl, o_adverse = out[6], out[7]
+        o_count = out[8:10].transpose(1, 2, 0)
+        o_volume = out[10:12].transpose(1, 2, 0)
         o_mid = np.empty(n)
         for i in _nb.prange(n):
             m = mid[i]
@@ -165,8 +166,7 @@ if _nb is not None:   # pragma: no cover - compiled code is tested against the n
                     o_max[i, j] = max(max_abs[i, j], abs(q))
                 o_inv_pnl[i, j] = inventory_pnl[i, j] + o_inv[i, j] * move
                 o_adverse[i, j] = adverse[i, j] + o_recent[i, j] * move
-        return (o_cash, o_inv, o_spread, o_fees, o_count, o_volume, o_max, o_recent,
-                o_inv_pnl, o_adverse, o_mid)
+        return out, o_mid
 
     def _allocate(mid, depths, capacity, bounded, u, tie, dS, log_rate, k, toxicity, rule,
                   t, rest_price, priority, rtol):

@@ -257,13 +257,16 @@ class Market(EpisodeClock):
         net_bought = (volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
                       if p.impact and a > 1 else volume[:, 0, 0] - volume[:, 0, 1])
         slot = led._step % led.horizon
-        (led.cash, led.inventory, led.spread_capture, led.fees, led.fills, led.volume,
-         led.max_abs_inventory, led._recent, led.inventory_pnl, led.adverse_selection,
-         self.mid) = _kernel.book(
+        out, self.mid = _kernel.book(
             old_mid, dS, depths, fills, led.order_size, led.fee, p.impact, net_bought,
             led._recent, led._recent_net[slot], led.cash, led.inventory, led.spread_capture,
             led.fees, led.fills, led.volume, led.max_abs_inventory, led.inventory_pnl,
             led.adverse_selection, bool(fills.any()))
+        # The new fields are rows of one array (views: as fresh as separate arrays).
+        (led.cash, led.inventory, led.spread_capture, led.fees, led.max_abs_inventory,
+         led._recent, led.inventory_pnl, led.adverse_selection) = out[:8]
+        led.fills = out[8:10].transpose(1, 2, 0)
+        led.volume = out[10:12].transpose(1, 2, 0)
         led._step += 1
         self.step_index += 1
         if p.liquidation_cost and self.done:
