@@ -1,78 +1,72 @@
 """Queue position on the limit order book: how the place of a resting order in the FIFO queue
-sets its chance of being filled within a horizon, and how adversely selected its fills are.
+sets its chance of being filled within a horizon (claim 10: "fill probability decays
+exponentially with queue position"), and what its fills cost in adverse selection.
 
 Model. The queue-reactive book of :mod:`asmm_env.lob.book` (one-tick spread; limit orders,
 cancellations and market orders as Poisson processes; a price move when a best queue
-empties), with the config's ``book`` overrides of :class:`asmm_env.lob.BookParams`.
+empties) with the config's ``book`` overrides of :class:`asmm_env.lob.BookParams`, rolled
+out by :func:`asmm_env.rollout.rollout` with the run's seed (the seed contract: the book's
+exogenous events are those of every other experiment on that seed).
 
-Design (one independent trial per episode). Each episode is one path of the batched book:
+Design (one independent trial per episode; times in the book's time unit, whole numbers of
+``dt``):
 
-1. warm-up: ``warmup`` decision steps without any agent order (the book forgets its
-   ``1 + Poisson(refill)`` start);
-2. at ``t0 = warmup`` steps a unit bid joins the back of the best bid queue (its *join
-   position* ``k0`` is the number of orders ahead of it, which is the queue's size) and is
-   then left alone: a one-shot order (offset ``KEEP``), never re-quoted or replaced, which
-   rests where it is while the price moves and leaves the book only when filled or when the
-   price moves ``n_levels`` ticks away from it;
-3. the order is observed once, ``W ~ Uniform{0, ..., max_delay}`` steps after it joined (``W``
-   from a generator of its own, so the book's random stream does not depend on it): at the
-   observation time ``tau`` it has been filled already, or left the window, or it rests at
-   level ``j`` behind the best with ``k`` orders ahead (its *queue position*);
-4. a *trial* is an order resting at the best bid (``j = 0``) at ``tau``; it *succeeds for the
-   horizon H* if the order is filled within ``H`` steps after ``tau`` (during steps ``tau ..
-   tau + H - 1``; each step is ``dt`` time units). Orders one or two levels behind the best
-   at ``tau`` are reported as their own rows.
+1. warm-up: no order for ``warmup`` (the best queues forget their ``1 + Poisson(refill)``
+   start);
+2. then a unit bid joins the back of the best bid queue as a one-shot order
+   (:func:`asmm_env.lob.book.one_shot`, then ``KEEP``): never re-quoted or replaced, it rests
+   where it is while the price moves and leaves only when filled or pushed out of the window;
+3. it is observed once, ``W`` after joining, ``W`` uniform on the decision times in
+   ``[0, max_delay]`` (a design draw from its own seed, ``v.seed_for(1)``: it never touches
+   the book's streams). At the observation it has been filled, or left the window, or rests
+   at level ``j`` behind the best with ``k`` orders ahead (its *queue position*);
+4. a *trial* is an order resting at the best bid at the observation; it *succeeds for the
+   horizon H* if it is filled within ``H`` after the observation. Orders one or more levels
+   behind the best at the observation are reported as rows of their own.
 
-Drawing ``W`` spreads the observed positions from the back (``W = 0``: the join position) to
-the front; one trial per episode makes the trials independent, so each position's fill
-probability has a Wilson interval. The curve is the fill probability given the position,
-averaged over the other state variables (the queue behind, the ask side) as this design
-draws them.
+Drawing ``W`` spreads the observed positions from the back of the queue (``W = 0``: the join
+position) to the front (``max_delay`` is short because an order that reached the front is
+filled soon: later observations would rarely find it resting); one trial per episode makes
+trials independent, so each position's
+fill probability has a Wilson interval. Positions with fewer than ``min_trials`` trials are
+pooled into a last row ``>= k``, left out of the fits.
 
-Exponential decay. ``p(k) = p0 exp(-beta k)`` is fitted to the trials of every position with
-enough of them by binomial maximum likelihood (log link); ``beta`` (per order ahead) has a
-Fisher-information standard error, widened by ``sqrt(chi2 / dof)`` when the Pearson
-statistic shows more scatter than binomial (the quasi-likelihood interval), and the Pearson
-goodness-of-fit p-value says whether an exponential describes the curve at all.
+Exponential decay. ``p(k) = p0 exp(-beta k)`` is fitted by binomial maximum likelihood (log
+link) over the unpooled positions; ``beta`` (per order ahead) has a Fisher standard error
+widened by ``sqrt(chi2 / dof)`` (quasi-likelihood) when the Pearson statistic shows more
+scatter than binomial, and the Pearson p-value is reported. An exponential decays at the same
+rate everywhere in the queue; the test of claim 10's "exponentially" is the *decay-rate
+ratio*: the local decay rate ``-d ln p / dk`` at the back position over that at the front
+position of ``decay_positions``, from a binomial fit of ``ln p(k) = a - b k - c k^2`` over
+the unpooled positions: 1 for an exponential, above 1 when the decay accelerates along the
+queue (as the first passage below does), below 1 when it slows down (delta-method interval,
+quasi-likelihood widened like beta's), tested at every horizon.
 
-Analytic approximation (first passage). Freeze the order at the best with ``n`` orders
-ahead of it. Orders behind it never matter; the ``n`` ahead are removed by market orders
-(one each, from the front, at rate ``mu = market_rate``) and by their own cancellations
-(each of them independently at rate ``C = cancel_rate``), so ``n`` falls by one at rate
-``mu + C n``; with nothing ahead the next market order fills the order (rate ``mu``). The fill
-time from position ``k`` is the first passage of this pure-death chain, a sum of independent
-exponentials (hypoexponential),
+First passage. Freeze the order at the best with ``n`` orders ahead: orders behind it never
+matter; those ahead go by market orders (one each, rate ``mu = market_rate``) and by their own
+cancellations (rate ``C = cancel_rate`` each), so ``n`` falls by one at rate ``mu + C n``, and
+with nothing ahead the next market order fills the order. The fill time from position ``k``
+is a sum of independent exponentials ``E_k + ... + E_0``, ``E_n ~ Exp(mu + C n)``, and
+``P(fill within H)`` is the first-passage probability of this pure-death chain (``expm``
+of its generator). Two variants: without cancellations it is the Poisson tail
+``P(N >= k + 1)``, ``N ~ Poisson(mu H)``; with the price moving away, the chain is killed at
+the rate ``nu`` at which the mid moves up while the bid rests at the best, measured in the
+same episodes. Left out: the market-order boost at small queues (``market_boost``), the
+return of a price that moved away, and the dependence of ``nu`` on the queues.
 
-    tau_fill = E_k + E_(k-1) + ... + E_1 + E_0,   E_n ~ Exp(mu + C n),
-
-and ``P(fill within H) = P(tau_fill <= H)``, computed exactly as ``expm(G H)`` of the chain's
-generator. Two variants bracket it: without cancellations it is the Poisson tail ``P(N >= k
-+ 1)``, ``N ~ Poisson(mu H)`` (market orders must eat the whole queue ahead); with the price
-moving away the order stops being at the best: the chain is killed at rate ``nu``, the rate
-at which the mid moves up while a bid rests at the best, *measured* in the same simulation
-(the one input that is not a book parameter). The approximation leaves out the market-order
-boost at small queues (``market_boost``), the return of a price that moved away, and the
-dependence of ``nu`` on the queues.
-
-PnL per fill and adverse selection. For a fill of the one-shot bid, the *adverse move* is
-the mid ``adverse_steps`` decision steps after the start of the fill's step minus the mid at
-the fill (the exact event-time mid, before any move the fill itself causes), in ticks: the
-ledger's adverse-selection measure for the one fill (so a fill followed by the depletion of
-the bid queue scores -1 tick). Every fill is at the best, half a tick below the mid at the
-fill, so the *PnL per fill* over that horizon is ``1/2 + adverse move`` ticks. It is reported
-by three definitions of "position": (a) orders ahead at the observation (fills within
-``max(horizons)`` of ``tau``; the curve's variable), (b) orders *behind* at the observation
-(the same fills: what protects a fill from the depletion that follows it), and (c) orders
-ahead when the order joined (fills within ``max_delay + max(horizons)`` steps of joining).
-Intervals are normal 95% intervals over independent fills (one per episode at most).
-
-Seeds. Episodes run in blocks of ``block_episodes``; block ``b`` uses ``ctx.seed_for(b)``, so
-the results depend on the root seed, the episode count and the configuration only (not on
-``--workers``).
+Adverse selection per fill. The one-shot bid fills at most once; its *adverse-selection cost*
+is the ledger's measure with the sign turned so that a cost is positive: the mid at the fill
+minus the mid ``adverse_horizon`` later, in ticks (positive: the price fell after we bought).
+Every fill is at the best, half a tick below the mid at the fill, so the PnL of a fill over
+that horizon is ``1/2 - cost`` ticks. Reported by three definitions of "position": orders
+ahead at the observation and orders behind it (fills within ``max(horizons)`` of the
+observation), and orders ahead when the order joined (fills within ``max_delay +
+max(horizons)`` of joining); normal 95% intervals over independent fills.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,88 +77,104 @@ import pandas as pd
 from scipy import optimize, stats
 from scipy.linalg import expm
 
-from asmm_env.lob import BookParams, LimitOrderBook
-from asmm_env.lob.book import KEEP, NO_ORDER
-from asmm_env.validation import check_positive_int
+from asmm_env.lob import BookParams
+from asmm_env.lob.book import KEEP, NO_ORDER, one_shot
+from asmm_env.rollout import rollout
+from asmm_env.validation import check_non_negative, check_positive, check_positive_int
+from experiments import style
 from experiments._lob import book_params
-from experiments.framework import Context
+from experiments.findings import Above, Estimate, Near
+from experiments.framework import Context, Variation
 from experiments.stats import Z95, format_ci, mean_ci, proportion_ci
 
 TITLE = "Queue position: fill probability and adverse selection by place in the queue"
-
-_FIXED = ("T", "adverse_selection_steps")     # set by the experiment, not by ``book``
 
 
 # --- settings ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Settings:
-    """``experiments.queue`` in the config.
+    """``experiments.queue`` in the config (times in the book's time unit, multiples of its
+    ``dt``).
 
     episodes : independent episodes (>= 1), one trial each.
-    block_episodes : episodes per task (>= 1): the unit of parallel work and of memory.
-    warmup : decision steps before the order joins (>= 0).
-    max_delay : the observation comes ``Uniform{0 .. max_delay}`` steps after joining (>= 0).
-    horizons : fill horizons H, decision steps (distinct integers >= 1).
-    main_horizon : the horizon of the readings and the headline fit (one of ``horizons``).
-    adverse_steps : h, decision steps from the fill's step to the mid that measures the
-        adverse move (>= 1; the book's ``adverse_selection_steps``).
-    min_trials : positions with fewer trials (or fills) are pooled into a last row ``>= k``
-        (>= 1; small runs use at most ``max(3, episodes // 400)``).
+    warmup : time before the order joins (>= 0).
+    max_delay : the observation comes ``W`` after joining, ``W`` uniform on the decision
+        times in ``[0, max_delay]`` (>= 0).
+    horizons : fill horizons H (distinct, > 0).
+    main_horizon : the horizon of the finding on the decay rate beta (one of
+        ``horizons``); the decay-rate ratio is tested at every horizon.
+    adverse_horizon : time from a fill's step to the mid that measures its adverse move (> 0).
+    min_trials : positions with fewer trials (or fills) are pooled into a last row (>= 1).
+    decay_positions : ``(front, back)`` positions of the decay-rate ratio, ``0 <= front <
+        back``.
+    exponential_tolerance : the decay-rate ratio within ``1 +/- tolerance`` counts as
+        exponential (> 0).
+    robustness_paths : fraction of the episodes the robustness checks run on, in (0, 1].
     book : ``BookParams`` fields overriding the defaults (not ``T`` or
         ``adverse_selection_steps``: the experiment sets them).
     """
 
-    episodes: int = 500_000
-    block_episodes: int = 25_000
-    warmup: int = 30
-    max_delay: int = 20
-    horizons: tuple[int, ...] = (2, 5, 10)
-    main_horizon: int = 5
-    adverse_steps: int = 10
-    min_trials: int = 200
+    episodes: int = 36_000
+    warmup: float = 10.0
+    max_delay: float = 6.0
+    horizons: tuple[float, ...] = (2.0, 5.0, 10.0)
+    main_horizon: float = 5.0
+    adverse_horizon: float = 10.0
+    min_trials: int = 100
+    decay_positions: tuple[int, ...] = (0, 6)
+    exponential_tolerance: float = 0.25
+    robustness_paths: float = 0.4
     book: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("episodes", "block_episodes", "adverse_steps", "min_trials"):
+        for name in ("episodes", "min_trials"):
             check_positive_int(name, getattr(self, name))
+        for name in ("exponential_tolerance", "adverse_horizon"):
+            check_positive(name, getattr(self, name))
         for name in ("warmup", "max_delay"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+            check_non_negative(name, getattr(self, name))
         h = self.horizons
-        if (not isinstance(h, tuple) or not h
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1
-                           for x in h)):
-            raise ValueError(f"horizons must be a non-empty list of integers >= 1, got {h!r}")
+        if not isinstance(h, tuple) or not h:
+            raise ValueError(f"horizons must be a non-empty list of times > 0, got {h!r}")
+        for i, value in enumerate(h):
+            check_positive(f"horizons[{i}]", value)
         if len(set(h)) != len(h):
             raise ValueError(f"horizons must not repeat a value, got {list(h)}")
         if self.main_horizon not in h:
             raise ValueError(f"main_horizon must be one of horizons {list(h)}, "
                              f"got {self.main_horizon!r}")
-        self.params()                     # validates the book overrides
-
-    @property
-    def n_steps(self) -> int:
-        """Steps per episode: warm-up, delay, the longest horizon, the adverse horizon."""
-        return self.warmup + self.max_delay + max(self.horizons) + self.adverse_steps
+        a = self.decay_positions
+        if (not isinstance(a, tuple) or len(a) != 2 or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in a)
+                or not a[0] < a[1]):
+            raise ValueError(f"decay_positions must be two integers 0 <= front < back, got "
+                             f"{a!r}")
+        if (isinstance(self.robustness_paths, bool) or not 0 < self.robustness_paths <= 1):
+            raise ValueError(f"robustness_paths must be a fraction in (0, 1], got "
+                             f"{self.robustness_paths!r}")
+        dt = self.params().dt
+        for name in ("warmup", "max_delay", "adverse_horizon", "horizons"):
+            for value in np.atleast_1d(getattr(self, name)):
+                if abs(value / dt - round(value / dt)) > 1e-9 * max(1.0, value / dt):
+                    raise ValueError(f"{name} must be whole multiples of book.dt = {dt:g}, "
+                                     f"got {value!r}")
 
     def params(self) -> BookParams:
-        """The book of every episode (its horizon ``T`` covers :attr:`n_steps`)."""
+        """The book of every episode: long enough for the warm-up, the delay, the longest
+        horizon and the adverse horizon after it."""
         dt = self.book.get("dt", BookParams.dt) if isinstance(self.book, dict) else 1.0
-        return book_params(self.book, fixed=_FIXED, T=self.n_steps * float(dt),
-                           adverse_selection_steps=self.adverse_steps)
+        T = self.warmup + self.max_delay + max(self.horizons) + self.adverse_horizon
+        return book_params(self.book, fixed=("T", "adverse_selection_steps"), T=T,
+                           adverse_selection_steps=max(1, round(self.adverse_horizon / dt)))
 
 
 # --- the analytic approximations -----------------------------------------------------------
-def fill_rule_first_passage(positions: Any, horizon: float, *, mu: float,
+def first_passage_fill_probability(positions: Any, horizon: float, *, mu: float,
                                    cancel_rate: float, kill_rate: float = 0.0) -> np.ndarray:
     """Probability that an order with ``k`` orders ahead at the best is filled within
-    ``horizon`` (time units), for each ``k`` in ``positions`` (integers >= 0).
-
-    The pure-death first passage of the module docstring: the count ahead falls at rate
-    ``mu + cancel_rate * n`` from ``n``, the fill comes at rate ``mu`` with nothing ahead,
-    and the order is lost at rate ``kill_rate`` from every state (the price moving away).
-    Exact for that chain: the (filled) entry of ``expm(G horizon)``.
+    ``horizon``, for each ``k`` in ``positions``: the pure-death first passage of the module
+    docstring (the count ahead falls at rate ``mu + cancel_rate * n``, the fill comes at rate
+    ``mu`` with nothing ahead, the order is lost at rate ``kill_rate`` from every state).
 
     Parameters
     ----------
@@ -182,7 +192,8 @@ def fill_rule_first_passage(positions: Any, horizon: float, *, mu: float,
     Returns
     -------
     numpy.ndarray
-        Fill probabilities, the shape of ``positions``.
+        Fill probabilities, the shape of ``positions``: the (filled) entry of
+        ``expm(G horizon)`` of the chain's generator ``G``.
     """
     k = np.asarray(positions)
     if k.size == 0:
@@ -194,614 +205,546 @@ def fill_rule_first_passage(positions: Any, horizon: float, *, mu: float,
                          f"horizon={horizon}, mu={mu}, cancel_rate={cancel_rate}, "
                          f"kill_rate={kill_rate}")
     top = int(k.max())
-    # States 0 .. top (orders ahead), then "filled" and "lost".
-    n = top + 3
-    filled, lost = top + 1, top + 2
-    G = np.zeros((n, n))
+    filled, lost = top + 1, top + 2              # states 0..top (orders ahead), then these
+    G = np.zeros((top + 3, top + 3))
     for state in range(top + 1):
         out = mu + cancel_rate * state
         G[state, state - 1 if state > 0 else filled] += out
         G[state, lost] += kill_rate
         G[state, state] -= out + kill_rate
-    P = expm(G * horizon)
-    return np.clip(P[k.astype(int), filled], 0.0, 1.0)
+    return np.clip(expm(G * horizon)[k.astype(int), filled], 0.0, 1.0)
 
 
-def fill_rule_poisson(positions: Any, horizon: float, *, mu: float) -> np.ndarray:
+def poisson_fill_probability(positions: Any, horizon: float, *, mu: float) -> np.ndarray:
     """``P(N >= k + 1)``, ``N ~ Poisson(mu * horizon)``: the fill probability within
     ``horizon`` when only market orders (rate ``mu``) remove the ``k`` orders ahead."""
-    k = np.asarray(positions, dtype=float)
-    return stats.poisson.sf(k, mu * horizon)
+    return stats.poisson.sf(np.asarray(positions, dtype=float), mu * horizon)
 
 
-# --- the exponential fit -------------------------------------------------------------------
 def fit_exponential_decay(positions: Any, trials: Any, successes: Any) -> dict[str, float]:
     """Binomial maximum-likelihood fit of ``p(k) = p0 exp(-beta k)``.
 
-    Returns ``p0``, ``beta`` (per order ahead) with Fisher standard errors and 95% intervals
-    (``beta_ci_*``), the Pearson ``chi2`` with ``dof = positions - 2`` and its p-value, and
-    the quasi-likelihood interval ``beta_qci_*`` (standard error times
-    ``sqrt(max(1, chi2 / dof))``). NaN everywhere with fewer than 3 positions.
+    Returns ``p0``, ``beta`` (per order ahead) with its Fisher standard error and 95% interval
+    (``beta_ci_*``), the quasi-likelihood interval ``beta_qci_*`` (the standard error times
+    ``sqrt(max(1, chi2 / dof))``), the Pearson ``chi2`` on ``dof = positions - 2`` and its
+    ``p_value``. NaN everywhere with fewer than 3 positions.
     """
-    k = np.asarray(positions, dtype=float)
-    n = np.asarray(trials, dtype=float)
-    y = np.asarray(successes, dtype=float)
-    keys = ("p0", "p0_ci_low", "p0_ci_high", "beta", "beta_se", "beta_ci_low",
-            "beta_ci_high", "beta_qci_low", "beta_qci_high", "chi2", "dof", "p_value")
-    out = dict.fromkeys(keys, float("nan"))
+    k, n, y = (np.asarray(a, dtype=float) for a in (positions, trials, successes))
+    out = dict.fromkeys(("p0", "beta", "beta_se", "beta_ci_low", "beta_ci_high",
+                         "beta_qci_low", "beta_qci_high", "chi2", "dof", "p_value"), math.nan)
     out["positions"] = int(k.size)
     if k.size < 3 or (n <= 0).any():
         return out
     eps = 1e-12
 
     def nll(theta):
-        a, b = theta
-        p = np.clip(np.exp(a - b * k), eps, 1 - eps)
+        p = np.clip(np.exp(theta[0] - theta[1] * k), eps, 1 - eps)
         return -float(np.sum(y * np.log(p) + (n - y) * np.log1p(-p)))
 
-    rate = np.clip(y / n, 1e-3, 1 - 1e-3)
-    slope, intercept = np.polyfit(k, np.log(rate), 1, w=np.sqrt(n))
-    start = (min(intercept, -1e-6), -slope)
-    res = optimize.minimize(nll, start, method="L-BFGS-B",
+    slope, intercept = np.polyfit(k, np.log(np.clip(y / n, 1e-3, 1 - 1e-3)), 1, w=np.sqrt(n))
+    res = optimize.minimize(nll, (min(intercept, -1e-6), -slope), method="L-BFGS-B",
                             bounds=[(-50.0, -1e-9), (-50.0, 50.0)])
     a, b = res.x
     p = np.clip(np.exp(a - b * k), eps, 1 - eps)
-    grad = np.stack([np.ones_like(k), -k])                       # d eta / d (a, b)
-    info = (grad * (n * p / (1 - p))) @ grad.T
-    cov = np.linalg.inv(info)
+    grad = np.stack([np.ones_like(k), -k])                    # d log p / d (a, b)
+    cov = np.linalg.inv((grad * (n * p / (1 - p))) @ grad.T)
     chi2 = float(np.sum((y - n * p) ** 2 / (n * p * (1 - p))))
     dof = k.size - 2
-    scale = math.sqrt(max(1.0, chi2 / dof))
-    se_a, se_b = math.sqrt(cov[0, 0]), math.sqrt(cov[1, 1])
-    out.update(p0=math.exp(a), p0_ci_low=math.exp(a - Z95 * se_a),
-               p0_ci_high=min(1.0, math.exp(a + Z95 * se_a)), beta=float(b), beta_se=se_b,
-               beta_ci_low=b - Z95 * se_b, beta_ci_high=b + Z95 * se_b,
-               beta_qci_low=b - Z95 * se_b * scale, beta_qci_high=b + Z95 * se_b * scale,
-               chi2=chi2, dof=float(dof), p_value=float(stats.chi2.sf(chi2, dof)))
+    se = math.sqrt(cov[1, 1])
+    wide = se * math.sqrt(max(1.0, chi2 / dof))
+    out.update(p0=math.exp(a), beta=float(b), beta_se=se, beta_ci_low=b - Z95 * se,
+               beta_ci_high=b + Z95 * se, beta_qci_low=b - Z95 * wide,
+               beta_qci_high=b + Z95 * wide, chi2=chi2, dof=float(dof),
+               p_value=float(stats.chi2.sf(chi2, dof)))
     return out
+
+
+def decay_rate_ratio(positions: Any, trials: Any, successes: Any, front: int,
+                     back: int) -> Estimate:
+    """The decay-rate ratio of the module docstring: the local decay rate ``-d ln p / dk`` at
+    position ``back`` over that at ``front``, from the binomial maximum-likelihood fit of
+    ``ln p(k) = a - b k - c k^2`` (so the ratio is ``(b + 2 c back) / (b + 2 c front)``; 1
+    for an exponential, ``c = 0``), with a delta-method 95% interval from the Fisher
+    information, widened by ``sqrt(chi2 / dof)`` when the Pearson statistic shows more scatter
+    than binomial. NaN with fewer than 4 positions or a local rate at ``front`` that is not
+    positive."""
+    k, n, y = (np.asarray(x, dtype=float) for x in (positions, trials, successes))
+    if k.size < 4 or (n <= 0).any():
+        return Estimate(math.nan)
+    eps = 1e-12
+    X = np.stack([np.ones_like(k), -k, -k * k])             # d ln p / d (a, b, c)
+
+    def nll(theta):
+        p = np.clip(np.exp(theta @ X), eps, 1 - eps)
+        return -float(np.sum(y * np.log(p) + (n - y) * np.log1p(-p)))
+
+    start = np.polyfit(k, np.log(np.clip(y / n, 1e-3, 1 - 1e-3)), 2, w=np.sqrt(n))
+    res = optimize.minimize(nll, (min(start[2], -1e-6), -start[1], -start[0]),
+                            method="Nelder-Mead",
+                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000})
+    a, b, c = res.x
+    p = np.clip(np.exp(res.x @ X), eps, 1 - eps)
+    cov = np.linalg.inv((X * (n * p / (1 - p))) @ X.T)
+    chi2 = float(np.sum((y - n * p) ** 2 / (n * p * (1 - p))))
+    cov *= max(1.0, chi2 / (k.size - 3))
+    low_rate, high_rate = b + 2 * c * front, b + 2 * c * back
+    if low_rate <= 0:
+        return Estimate(math.nan)
+    ratio = high_rate / low_rate
+    grad = np.array([0.0, 1 / low_rate - ratio / low_rate,
+                     2 * back / low_rate - ratio * 2 * front / low_rate])
+    se = math.sqrt(float(grad @ cov @ grad))
+    return Estimate(ratio, ratio - Z95 * se, ratio + Z95 * se)
 
 
 # --- simulation ----------------------------------------------------------------------------
+class OneShotBid:
+    """The design's order, as a rollout policy on the book: no order before ``join_step``,
+    a one-shot unit bid at the back of the best bid queue then, kept from there on; never an
+    ask. The step is read from the observation's time remaining."""
+
+    def __init__(self, join_step: int, params: BookParams) -> None:
+        self.join_step, self.T, self.dt = join_step, params.T, params.dt
+
+    def offsets(self, observation: np.ndarray) -> np.ndarray:
+        step = round((self.T - float(observation[0, 2])) / self.dt)
+        bid = (NO_ORDER if step < self.join_step else
+               int(one_shot(0)) if step == self.join_step else KEEP)
+        out = np.full((observation.shape[0], 2), NO_ORDER, dtype=np.int64)
+        out[:, 0] = bid
+        return out
+
+
+class QueueRecorder:
+    """Rollout observer: at the start of every step from ``first`` on (and at the end), the
+    order's level, the orders ahead of it (-1 without an order), the best bid queue (orders,
+    ours included), the mid's move (ticks), and whether the order was filled in the step
+    just ended; arrays ``(steps recorded, paths)``."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first
+
+    def start(self, core: Any) -> None:
+        self.rows: dict[str, list[np.ndarray]] = {
+            key: [] for key in ("level", "ahead", "queue", "mid", "filled")}
+        if self.first == 0:
+            self._record(core, np.zeros((core.n_paths, 1, 2)))
+
+    def step(self, core: Any, step: int, quotes: np.ndarray, volume: np.ndarray) -> None:
+        if step + 1 >= self.first:
+            self._record(core, volume)
+
+    def _record(self, core: Any, volume: np.ndarray) -> None:
+        r = self.rows
+        r["level"].append(core.order_levels()[:, 0, 0].astype(np.int8))
+        r["ahead"].append(np.nan_to_num(core.queue_positions()[:, 0, 0], nan=-1.0
+                                        ).astype(np.int16))
+        r["queue"].append(core.best_queues()[0].astype(np.int16))
+        r["mid"].append(core.mid_ticks.astype(np.int32))
+        r["filled"].append(volume[:, 0, 0] > 0)
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {key: np.stack(value) for key, value in self.rows.items()}
+
+
 @dataclass(frozen=True)
-class Block:
-    """A task: ``n`` episodes of the design in the module docstring, from ``seed``."""
+class Episodes:
+    """One row per episode (``frame``: ``delay``, ``join_ahead``, ``level``, ``ahead``,
+    ``behind`` at the observation, ``fill_step`` from joining (-1: none), ``cost`` in ticks),
+    the book, and the measured rate ``nu`` (per time unit) of up moves while the bid rests at
+    the best."""
 
+    frame: pd.DataFrame
     params: BookParams
-    warmup: int
-    max_delay: int
-    n: int
-    seed: int
+    nu: float
+
+    def steps(self, time: float) -> int:
+        return round(time / self.params.dt)
 
 
-def simulate_block(block: Block) -> dict[str, Any]:
-    """Run ``block.n`` episodes; per episode (arrays ``(n,)``): ``delay`` W, ``join_ahead``
-    k0, ``level`` and ``ahead`` at the observation (``level`` -1: not resting; ``ahead`` NaN
-    then), ``best_bid_queue`` at the observation (our order included), ``fill_step`` (the
-    step, counted from joining, in which the order was filled; -1 if never) and ``adverse``
-    (the fill's adverse move, ticks; 0 without a fill); and the totals ``up_ticks`` and
-    ``best_time`` (upward mid moves, in ticks, during steps that began with the order at the
-    best bid, and the time those steps lasted) for the measured rate ``nu``."""
-    p, n = block.params, block.n
-    book_seed, design_seed = np.random.SeedSequence(block.seed).spawn(2)
-    book = LimitOrderBook(p, n, 1)
-    book.reset(np.random.default_rng(book_seed))
-    delay = np.random.default_rng(design_seed).integers(0, block.max_delay + 1, n)
-    observe = block.warmup + delay
-    none = np.full((n, 1, 2), NO_ORDER, dtype=np.int64)
-    join = none.copy()
-    join[:, 0, 0] = 0
-    keep = none.copy()
-    keep[:, 0, 0] = KEEP
-    out = {"delay": delay, "level": np.full(n, NO_ORDER), "ahead": np.full(n, np.nan),
-           "best_bid_queue": np.full(n, np.nan), "fill_step": np.full(n, -1)}
-    up_ticks, best_steps = 0.0, 0
-    for step in range(p.n_steps):
-        if step < block.warmup:
-            offsets = none
-        else:
-            if step == block.warmup:
-                book.set_quotes(join)        # join now, so the join position can be read
-                out["join_ahead"] = book.queue_positions()[:, 0, 0]
-            offsets = keep                   # from now on: never re-quoted, never replaced
-        now = observe == step
-        if now.any():
-            out["level"][now] = book.order_levels()[now, 0, 0]
-            out["ahead"][now] = book.queue_positions()[now, 0, 0]
-            out["best_bid_queue"][now] = book.best_queues()[0][now]
-        at_best = book.order_levels()[:, 0, 0] == 0
-        before = book.mid_ticks
-        book.step(offsets)
-        moved = np.maximum(book.mid_ticks - before, 0.0)
-        up_ticks += float(moved[at_best].sum())
-        best_steps += int(at_best.sum())
-        filled = book.step_fills()[:, 0, 0] > 0
-        out["fill_step"][filled] = step - block.warmup
-    out["adverse"] = book.ledger.adverse_selection[:, 0] / (p.tick_size * p.order_size)
-    out["up_ticks"], out["best_time"] = up_ticks, best_steps * p.dt
-    return out
-
-
-def simulate(ctx: Context, settings: Settings, n_episodes: int) -> dict[str, Any]:
-    """Every block (on ``ctx.map``), concatenated."""
-    params = settings.params()
-    size = settings.block_episodes
-    blocks = [Block(params, settings.warmup, settings.max_delay, min(size, n_episodes - start),
-                    ctx.seed_for(b))
-              for b, start in enumerate(range(0, n_episodes, size))]
-    outs = ctx.map(simulate_block, blocks, desc="episode blocks")
-    data = {key: np.concatenate([o[key] for o in outs])
-            for key in ("delay", "join_ahead", "level", "ahead", "best_bid_queue", "fill_step",
-                        "adverse")}
-    data["up_ticks"] = sum(o["up_ticks"] for o in outs)
-    data["best_time"] = sum(o["best_time"] for o in outs)
-    return data
+def simulate(settings: Settings, v: Variation, n_episodes: int) -> Episodes:
+    """The design of the module docstring at the variation ``v`` (its seed, time step and
+    path fraction), on ``v.paths(n_episodes)`` episodes."""
+    params = v.market(settings.params())
+    n = v.paths(n_episodes)
+    join = round(settings.warmup / params.dt)
+    out = rollout(OneShotBid(join, params), params, n_paths=n, seed=v.seed,
+                  observers=[functools.partial(QueueRecorder, join)])
+    rec = {key: np.concatenate([chunk[key] for chunk in out.observed[0]], axis=1)
+           for key in out.observed[0][0]}
+    # The design draw: its own seed, so the book's random numbers do not depend on it.
+    delay = np.random.default_rng(v.seed_for(1)).integers(
+        0, round(settings.max_delay / params.dt) + 1, n)
+    cols = np.arange(n)
+    filled = rec["filled"][1:]                   # row j: a fill in the j-th step from joining
+    fill_step = np.where(filled.any(axis=0), filled.argmax(axis=0), -1)
+    join_ahead = rec["queue"][0].astype(float)   # before the join: the queue it joins
+    level = np.where(delay == 0, 0, rec["level"][delay, cols])
+    ahead = np.where(delay == 0, join_ahead, rec["ahead"][delay, cols]).astype(float)
+    behind = np.where(delay == 0, 0.0, rec["queue"][delay, cols] - ahead - 1.0)
+    ahead[level != 0] = np.nan
+    behind[level != 0] = np.nan
+    # nu: upward mid moves (ticks) in the steps that began with the bid at the best (it joins
+    # the best at the start of its first step), per unit of that time.
+    at_best = rec["level"][:-1] == 0
+    at_best[0] = True
+    up = np.maximum(np.diff(rec["mid"], axis=0), 0)
+    nu = float(up[at_best].sum() / (at_best.sum() * params.dt)) if at_best.any() else 0.0
+    tick = params.tick_size * params.order_size
+    frame = pd.DataFrame({
+        "delay": delay, "join_ahead": join_ahead, "level": level, "ahead": ahead,
+        "behind": behind, "fill_step": fill_step,
+        "fills": out.paths["fills"].to_numpy(),
+        "cost": -out.paths["adverse_selection"].to_numpy() / tick})
+    return Episodes(frame, params, nu)
 
 
 # --- tables --------------------------------------------------------------------------------
-def _pool(values: np.ndarray, min_count: int) -> tuple[np.ndarray, int, int]:
-    """Integer groups with a pooled tail: from the smallest value up, values from the first
-    one with fewer than ``min_count`` members on are set to that value. Returns (groups,
-    smallest value, cutoff)."""
+def _pool(values: np.ndarray, min_count: int) -> tuple[np.ndarray, int]:
+    """Integer groups with a pooled tail: counting up from the smallest value, from the first
+    value with fewer than ``min_count`` members on, values are set to that value (the cutoff,
+    returned)."""
     values = values.astype(int)
     if not values.size:
-        return values, 0, 0
+        return values, 0
     low = int(values.min())
-    counts = np.bincount(values - low)
-    small = np.flatnonzero(counts < min_count)
-    cutoff = low + (int(small[0]) if small.size else int(counts.size))
-    return np.minimum(values, cutoff), low, cutoff
+    small = np.flatnonzero(np.bincount(values - low) < min_count)
+    cutoff = low + (int(small[0]) if small.size else int(values.max() - low + 1))
+    return np.minimum(values, cutoff), cutoff
 
 
-def fill_table(data: dict[str, Any], settings: Settings, params: BookParams,
-               min_count: int, kill_rate: float) -> pd.DataFrame:
-    """Fill probability by position (and for orders behind the best) for every horizon, with
-    Wilson intervals, the exponential fit of that horizon and the three approximations."""
-    obs = data["delay"]                          # the observation, in steps from joining
-    fill = data["fill_step"]
-    resting = (data["level"] >= 0) & ~((fill >= 0) & (fill < obs))
-    at_best = resting & (data["level"] == 0)
-    groups, low, cutoff = _pool(data["ahead"][at_best], min_count)
+def _successes(ep: Episodes, horizon: float) -> np.ndarray:
+    f, w = ep.frame["fill_step"].to_numpy(), ep.frame["delay"].to_numpy()
+    return (f >= w) & (f < w + ep.steps(horizon))
+
+
+def fill_table(ep: Episodes, settings: Settings) -> pd.DataFrame:
+    """Per horizon and position at the best (orders ahead at the observation; the last row
+    pooled), and per level behind the best: trials, fills, the fill probability with its
+    Wilson interval, and on unpooled positions the exponential fit and the approximations."""
+    p, fr = ep.params, ep.frame
+    at_best = (fr["level"] == 0).to_numpy()
+    groups, cutoff = _pool(fr["ahead"].to_numpy()[at_best], settings.min_trials)
     rows = []
     for H in settings.horizons:
-        success = (fill >= obs) & (fill < obs + H)
+        success = _successes(ep, H)
         ok = success[at_best]
-        for k in range(low, cutoff + 1):
+        for k in np.unique(groups):
             members = groups == k
-            n = int(members.sum())
-            if n == 0:
-                continue
-            ci = proportion_ci(int(ok[members].sum()), n)
-            rows.append({"horizon": H, "level": 0, "position": k,
-                         "position_label": f">= {k}" if k == cutoff else str(k),
-                         "trials": n, "fills": int(ok[members].sum()), "p": ci["p"],
-                         "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
-        for level in range(1, params.n_levels):
-            members = resting & (data["level"] == level)
-            n = int(members.sum())
-            if n:
-                ci = proportion_ci(int(success[members].sum()), n)
-                rows.append({"horizon": H, "level": level, "position": -1,
-                             "position_label": f"level {level}", "trials": n,
-                             "fills": int(success[members].sum()), "p": ci["p"],
-                             "ci_low": ci["ci_low"], "ci_high": ci["ci_high"]})
-    table = pd.DataFrame(rows)
-    table["exp_fit"] = np.nan
-    for name in ("first_passage", "first_passage_moves", "poisson"):
+            rows.append({"horizon": H, "level": 0, "position": int(k), "pooled": k == cutoff,
+                         "trials": int(members.sum()), "fills": int(ok[members].sum())})
+        for level in range(1, p.n_levels):
+            members = (fr["level"] == level).to_numpy()
+            if members.any():
+                rows.append({"horizon": H, "level": level, "position": -1, "pooled": False,
+                             "trials": int(members.sum()),
+                             "fills": int(success[members].sum())})
+    table = pd.DataFrame(rows, columns=["horizon", "level", "position", "pooled", "trials",
+                                        "fills"])
+    ci = [proportion_ci(f, n) for f, n in zip(table["fills"], table["trials"], strict=True)]
+    table["p"] = [c["p"] for c in ci]
+    table["ci_low"] = [c["ci_low"] for c in ci]
+    table["ci_high"] = [c["ci_high"] for c in ci]
+    table["label"] = np.where(table["level"] > 0, "level " + table["level"].astype(str),
+                              np.where(table["pooled"], ">= " + table["position"].astype(str),
+                                       table["position"].astype(str)))
+    for name in ("exp_fit", "first_passage", "first_passage_moves", "poisson"):
         table[name] = np.nan
-    mu, C = params.market_rate, params.cancel_rate
     for H in settings.horizons:
-        exact = (table["horizon"] == H) & (table["level"] == 0) & (
-            table["position_label"] != f">= {cutoff}")
+        exact = (table["horizon"] == H) & (table["level"] == 0) & ~table["pooled"]
         k = table.loc[exact, "position"].to_numpy()
         if not k.size:
             continue
         fit = fit_exponential_decay(k, table.loc[exact, "trials"], table.loc[exact, "fills"])
         table.loc[exact, "exp_fit"] = fit["p0"] * np.exp(-fit["beta"] * k)
-        if mu > 0:
-            t = H * params.dt
-            table.loc[exact, "first_passage"] = fill_rule_first_passage(
-                k, t, mu=mu, cancel_rate=C)
-            table.loc[exact, "first_passage_moves"] = fill_rule_first_passage(
-                k, t, mu=mu, cancel_rate=C, kill_rate=kill_rate)
-            table.loc[exact, "poisson"] = fill_rule_poisson(k, t, mu=mu)
+        if p.market_rate > 0:
+            rates = {"mu": p.market_rate, "cancel_rate": p.cancel_rate}
+            table.loc[exact, "first_passage"] = first_passage_fill_probability(k, H, **rates)
+            table.loc[exact, "first_passage_moves"] = first_passage_fill_probability(
+                k, H, **rates, kill_rate=ep.nu)
+            table.loc[exact, "poisson"] = poisson_fill_probability(k, H, mu=p.market_rate)
     return table
 
 
-def fit_table(table: pd.DataFrame, horizons: tuple[int, ...]) -> pd.DataFrame:
-    """The exponential fit per horizon, and how far each approximation is from the data."""
+def fit_table(table: pd.DataFrame, settings: Settings) -> pd.DataFrame:
+    """Per horizon: the exponential fit, the decay-rate ratio and the largest gap of each
+    approximation to the data (unpooled positions)."""
     rows = []
-    for H in horizons:
-        g = table[(table["horizon"] == H) & table["exp_fit"].notna()]
-        fit = fit_exponential_decay(g["position"], g["trials"], g["fills"])
-        se = (g["ci_high"] - g["ci_low"]) / (2 * Z95)      # Wilson: never zero
-        row = {"horizon": H, **fit}
+    for H in settings.horizons:
+        g = _exact(table, H)
+        row = {"horizon": H, **fit_exponential_decay(g["position"], g["trials"], g["fills"])}
+        ratio = _ratio(g, settings.decay_positions)
+        row.update(decay_ratio=ratio.value, decay_ratio_ci_low=ratio.ci_low,
+                   decay_ratio_ci_high=ratio.ci_high)
         for name in ("exp_fit", "first_passage", "first_passage_moves", "poisson"):
-            diff = (g[name] - g["p"]).to_numpy()
-            row[f"max_abs_{name}"] = float(np.abs(diff).max()) if diff.size else float("nan")
-            row[f"rms_z_{name}"] = (float(np.sqrt(np.mean((diff / se) ** 2))) if diff.size
-                                    else float("nan"))
+            gap = (g[name] - g["p"]).abs()
+            row[f"max_gap_{name}"] = float(gap.max()) if len(gap) else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def monotone_violations(table: pd.DataFrame, z: float = Z95) -> list[tuple[int, int, int]]:
-    """``(horizon, k, k + 1)`` wherever the fill probability at the best rises from position
-    ``k`` to ``k + 1`` by more than ``z`` combined standard errors (the curve is
-    non-increasing within its intervals when this is empty)."""
-    out = []
-    for H, g in table[table["level"] == 0].groupby("horizon"):
-        g = g.sort_values("position")
-        p, n, k = g["p"].to_numpy(), g["trials"].to_numpy(), g["position"].to_numpy()
-        var = np.maximum(p * (1 - p), 0.25 / n) / n    # never zero: a floor for p in {0, 1}
-        for i in range(len(g) - 1):
-            if p[i + 1] - p[i] > z * math.sqrt(var[i] + var[i + 1]):
-                out.append((int(H), int(k[i]), int(k[i + 1])))
-    return out
+def _exact(table: pd.DataFrame, H: float) -> pd.DataFrame:
+    return table[(table["horizon"] == H) & (table["level"] == 0) & ~table["pooled"]
+                 ].sort_values("position")
 
 
-_GROUPINGS = (
-    ("ahead_at_observation", "orders ahead at the observation"),
-    ("behind_at_observation", "orders behind at the observation"),
-    ("ahead_at_join", "orders ahead when it joined"),
-)
+def _ratio(g: pd.DataFrame, positions: tuple[int, ...]) -> Estimate:
+    return decay_rate_ratio(g["position"], g["trials"], g["fills"], *positions)
 
 
-def pnl_table(data: dict[str, Any], settings: Settings, min_count: int) -> pd.DataFrame:
-    """Adverse move and PnL per fill (ticks) by the three position definitions."""
-    obs, fill = data["delay"], data["fill_step"]
-    H = max(settings.horizons)
-    observed = ((data["level"] == 0) & ~((fill >= 0) & (fill < obs))
-                & (fill >= obs) & (fill < obs + H))
-    joined = (fill >= 0) & (fill < settings.max_delay + H)
-    values = {
-        "ahead_at_observation": (observed, data["ahead"]),
-        "behind_at_observation": (observed, data["best_bid_queue"] - data["ahead"] - 1),
-        "ahead_at_join": (joined, data["join_ahead"]),
-    }
+GROUPINGS = {"ahead_at_observation": "orders ahead at the observation",
+             "behind_at_observation": "orders behind at the observation",
+             "ahead_at_join": "orders ahead when it joined"}
+
+
+def pnl_table(ep: Episodes, settings: Settings) -> pd.DataFrame:
+    """Adverse-selection cost and PnL per fill (ticks) by the three position definitions."""
+    fr, top = ep.frame, max(settings.horizons)
+    observed = (fr["level"] == 0).to_numpy() & _successes(ep, top)
+    joined = ((fr["fill_step"] >= 0)
+              & (fr["fill_step"] < ep.steps(settings.max_delay + top))).to_numpy()
+    values = {"ahead_at_observation": (observed, fr["ahead"]),
+              "behind_at_observation": (observed, fr["behind"]),
+              "ahead_at_join": (joined, fr["join_ahead"])}
     rows = []
-    for key, label in _GROUPINGS:
-        mask, value = values[key]
+    for key, (mask, value) in values.items():
         if not mask.any():
             continue
-        groups, low, cutoff = _pool(value[mask], min_count)
-        adverse = data["adverse"][mask]
-        for g in range(low, cutoff + 1):
-            members = groups == g
-            if members.sum() < 2:
+        groups, cutoff = _pool(value.to_numpy()[mask], settings.min_trials)
+        cost = fr["cost"].to_numpy()[mask]
+        for g in np.unique(groups):
+            c = cost[groups == g]
+            if c.size < 2:
                 continue
-            a = mean_ci(adverse[members])
-            against = proportion_ci(int((adverse[members] < 0).sum()), int(members.sum()))
-            rows.append({"grouping": key, "grouping_label": label, "value": g,
-                         "value_label": f">= {g}" if g == cutoff else str(g),
-                         "fills": a["n"], "adverse_mean": a["mean"], "adverse_se": a["se"],
-                         "adverse_ci_low": a["ci_low"], "adverse_ci_high": a["ci_high"],
-                         "pnl_per_fill": 0.5 + a["mean"], "pnl_ci_low": 0.5 + a["ci_low"],
-                         "pnl_ci_high": 0.5 + a["ci_high"], "moved_against": against["p"],
+            m = mean_ci(c)
+            against = proportion_ci(int((c > 0).sum()), c.size)
+            rows.append({"grouping": key, "value": int(g),
+                         "label": f">= {g}" if g == cutoff else str(g), "fills": c.size,
+                         "cost": m["mean"], "cost_se": m["se"], "cost_ci_low": m["ci_low"],
+                         "cost_ci_high": m["ci_high"], "pnl_per_fill": 0.5 - m["mean"],
+                         "pnl_ci_low": 0.5 - m["ci_high"], "pnl_ci_high": 0.5 - m["ci_low"],
+                         "moved_against": against["p"],
                          "moved_against_ci_low": against["ci_low"],
                          "moved_against_ci_high": against["ci_high"]})
     return pd.DataFrame(rows)
 
 
-def front_vs_rest(data: dict[str, Any], settings: Settings) -> dict[str, float]:
-    """Adverse move (ticks) of fills from the front (nothing ahead at the observation) minus
-    that of fills from further back, with a normal 95% interval (independent fills); and the
-    same for orders that joined behind at most 2 orders vs behind more."""
-    obs, fill = data["delay"], data["fill_step"]
-    H = max(settings.horizons)
-    observed = (data["level"] == 0) & (fill >= obs) & (fill < obs + H)
-    joined = (fill >= 0) & (fill < settings.max_delay + H)
-    out = {}
-    for name, mask, split in (("front", observed, data["ahead"] == 0),
-                              ("short_queue_join", joined, data["join_ahead"] <= 2)):
-        a, b = data["adverse"][mask & split], data["adverse"][mask & ~split]
-        if a.size < 2 or b.size < 2:
-            out.update({f"{name}_{key}": float("nan") for key in
-                        ("a", "b", "diff", "ci_low", "ci_high", "z", "n_a", "n_b")})
-            continue
-        diff = a.mean() - b.mean()
-        se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-        out.update({f"{name}_a": float(a.mean()), f"{name}_b": float(b.mean()),
-                    f"{name}_diff": float(diff), f"{name}_ci_low": diff - Z95 * se,
-                    f"{name}_ci_high": diff + Z95 * se, f"{name}_z": diff / se,
-                    f"{name}_n_a": a.size, f"{name}_n_b": b.size})
-    return out
+def behind_contrast(ep: Episodes, settings: Settings) -> Estimate:
+    """Adverse-selection cost per fill (ticks) of fills with no order behind them at the
+    observation minus that of fills with at least one behind (independent fills)."""
+    fr = ep.frame
+    mask = (fr["level"] == 0).to_numpy() & _successes(ep, max(settings.horizons))
+    behind, cost = fr["behind"].to_numpy()[mask], fr["cost"].to_numpy()[mask]
+    a, b = cost[behind == 0], cost[behind > 0]
+    if a.size < 2 or b.size < 2:
+        return Estimate(math.nan)
+    diff = float(a.mean() - b.mean())
+    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    return Estimate(diff, diff - Z95 * se, diff + Z95 * se)
 
 
 # --- run -----------------------------------------------------------------------------------
 def run(ctx: Context, settings: Settings) -> None:
-    params = settings.params()
     n = ctx.paths(settings.episodes)
-    min_count = min(settings.min_trials, max(3, n // 400))
-    data = simulate(ctx, settings, n)
-    nu = data["up_ticks"] / data["best_time"] if data["best_time"] > 0 else 0.0
-    table = fill_table(data, settings, params, min_count, nu)
-    fits = fit_table(table, settings.horizons)
-    pnl = pnl_table(data, settings, min_count)
-    contrast = front_vs_rest(data, settings)
-    violations = monotone_violations(table)
+    H = settings.main_horizon
 
-    obs, fill = data["delay"], data["fill_step"]
-    before = (fill >= 0) & (fill < obs)
-    status = {"filled before the observation": int(before.sum()),
-              "out of the window before it": int(((data["level"] < 0) & ~before).sum())}
-    for level in range(params.n_levels):
-        status[f"resting at level {level}"] = int((data["level"] == level).sum())
+    @functools.cache
+    def episodes(v: Variation) -> Episodes:
+        return simulate(settings, v, n)
+
+    @functools.cache
+    def tables(v: Variation) -> tuple[pd.DataFrame, pd.DataFrame]:
+        table = fill_table(episodes(v), settings)
+        return table, fit_table(table, settings)
+
+    ep = episodes(ctx.variation())
+    table, fits = tables(ctx.variation())
+    pnl = pnl_table(ep, settings)
+    p, fr = ep.params, ep.frame
+    front, back = settings.decay_positions
+    common = {"robustness_paths": settings.robustness_paths}
+
+    ctx.finding(
+        "fill_probability_decays", claim=10, unit="per order ahead",
+        statement=f"The probability of a fill within {H:g} time units falls with the orders "
+                  f"ahead at the best: the exponential fitted to it decays at "
+                  "{value:.3f} per order ahead.",
+        statistic=f"decay rate beta of p0 exp(-beta k), H = {H:g} (quasi-likelihood CI)",
+        rule=Above(0.0), section="queue_fill_probability_curve", **common,
+        estimate=lambda v: _fit_estimate(tables(v)[1], H))
+    for horizon in settings.horizons:
+        ctx.finding(
+            f"decay_rate_constant_h{horizon:g}".replace(".", "_"), claim=10,
+            statement=f"An exponential decays at one rate all along the queue; within "
+                      f"{horizon:g} time units the fill probability's decay rate at position "
+                      f"{back} is {{value:.2f}} times its rate at position {front}.",
+            statistic=f"decay-rate ratio, local rate at {back} over at {front}, H = "
+                      f"{horizon:g} (log-quadratic fit)",
+            rule=Near(1.0, settings.exponential_tolerance), section="queue_decay_fit",
+            **common, estimate=lambda v, horizon=horizon: _ratio(
+                _exact(tables(v)[0], horizon), settings.decay_positions))
+    ctx.finding(
+        "no_order_behind_costs_more", unit="ticks per fill",
+        statement="Fills of orders with no order behind them at the observation cost "
+                  "{value:.3f} ticks more in adverse selection than fills with a queue "
+                  "behind them.",
+        statistic="adverse-selection cost per fill, nothing behind minus something behind",
+        rule=Above(0.0), section="queue_pnl_per_fill", **common,
+        estimate=lambda v: behind_contrast(episodes(v), settings))
+
+    before = (fr["fill_step"] >= 0) & (fr["fill_step"] < fr["delay"])
+    status = {"filled before it": int(before.sum()),
+              "out of the window before it": int(((fr["level"] < 0) & ~before).sum()),
+              **{f"at level {j}": int((fr["level"] == j).sum()) for j in range(p.n_levels)}}
     ctx.paragraph(
-        f"Book (asmm_env.lob, BookParams): tick {params.tick_size:g}, {params.n_levels} "
-        f"levels, limit orders L = {params.limit_rate:g} per level, cancellations C = "
-        f"{params.cancel_rate:g} per order, market orders M = {params.market_rate:g} per side "
-        f"(x{1 + params.market_boost:g} at a best queue of at most {params.small_queue}), "
-        f"new queues 1 + Poisson({params.refill:g}), dt = {params.dt:g} time unit per step. "
-        f"{n:,} episodes of {params.n_steps} steps: {settings.warmup} steps of warm-up, then "
-        f"a one-shot unit bid joins the back of the best bid queue and is left alone; it is "
-        f"observed once, Uniform{{0..{settings.max_delay}}} steps later. At the observation: "
-        + ", ".join(f"{v:,} {k}" for k, v in status.items())
-        + f". Trials (one per episode) are the orders resting at the best at the "
-        f"observation; positions with fewer than {min_count} trials are pooled into the last "
-        f"row. Fill within H steps after the observation; Wilson 95% intervals.",
-        title="Setup")
-
-    ctx.table(table, "queue_fill_rule",
-              "Fill probability within H steps by queue position",
-              _fill_reading(table, fits, settings, params, nu, violations),
-              display=_fill_display(table))
-    ctx.table(fits, "queue_decay_fit",
-              "Exponential decay p0 exp(-beta k) fitted per horizon, and the approximations",
-              _fit_reading(fits, settings), display=_fit_display(fits))
-    ctx.figure(_fill_figure(table, settings), "queue_fill_rule_curve",
+        "The book (asmm_env.lob): limit orders at rate L per level, cancellations at rate C "
+        "per resting order, market orders at rate M per side (boosted on a nearly empty best "
+        "queue), new queues of 1 + Poisson(refill) orders after a price move; every episode "
+        "has its own warm-up, then the one-shot bid of the module's design. Episodes are "
+        "rolled out by the common runner with the run's seed; the observation delay is a "
+        "design draw from a seed of its own.", title="Method")
+    ctx.table(pd.DataFrame([{
+        "episodes": len(fr), "dt": p.dt, "steps": p.n_steps, "tick": p.tick_size,
+        "n_levels": p.n_levels, "L": p.limit_rate, "C": p.cancel_rate, "M": p.market_rate,
+        "market_boost": p.market_boost, "small_queue": p.small_queue, "refill": p.refill,
+        "nu_measured": ep.nu, **status}]), "queue_setup",
+        "Book, design and the orders' status at the observation",
+        "Rates per time unit; nu is the measured rate of upward mid moves (ticks per time "
+        "unit) while the bid rests at the best, the input of the first passage with price "
+        "moves.", float_format="{:.4g}")
+    ctx.table(table, "queue_fill_probability", "Fill probability within H by queue position",
+              "Trials are orders resting at the best at the observation (one per episode), by "
+              "orders ahead; rows 'level j' are orders j ticks behind the best; '>= k' pools "
+              "the positions with too few trials. Wilson 95% intervals; the fits and the "
+              "approximations on unpooled positions.", display=_fill_display(table))
+    ctx.table(fits, "queue_decay_fit", "Exponential decay p0 exp(-beta k) fitted per horizon",
+              "Binomial maximum likelihood over the unpooled positions: beta with its Fisher "
+              "and quasi-likelihood 95% intervals, Pearson chi2 and its p-value (a small "
+              "p-value rejects the exponential shape), the decay-rate ratio (1 for an "
+              "exponential) and the largest gap of each curve to the data.",
+              display=_fit_display(fits))
+    ctx.table(pnl, "queue_pnl_per_fill",
+              "Adverse-selection cost and PnL per fill by queue position",
+              f"Cost: mid at the fill minus the mid {settings.adverse_horizon:g} time units "
+              "later, ticks (positive: the price fell after our bid was filled); PnL per "
+              "fill over that horizon = 1/2 - cost; normal 95% intervals over independent "
+              "fills. The share of fills followed by a fall has a Wilson interval.",
+              display=_pnl_display(pnl))
+    ctx.figure(_fill_figure(table, settings), "queue_fill_probability_curve",
                "Fill probability vs queue position, with the fits",
-               _figure_reading(table, settings))
-    ctx.table(pnl, "queue_pnl_per_fill", "Adverse move and PnL per fill by queue position",
-              _pnl_reading(pnl, contrast, settings), display=_pnl_display(pnl))
-    ctx.figure(_pnl_figure(pnl), "queue_pnl_per_fill_curve",
-               "Adverse move after a fill by the three position definitions",
-               "Mean adverse move of a fill (mid h steps after the fill's step minus the mid "
-               f"at the fill, h = {settings.adverse_steps}, ticks; negative: the price fell "
-               "after we bought) with 95% intervals. PnL per fill over that horizon is half "
-               "a tick above these points (the dotted line marks -1/2: below it a fill "
-               "loses money).")
+               "Points: simulated fill probability within H of the observation, with Wilson "
+               "95% intervals (unpooled positions); lines: the exponential fit, the first "
+               "passage, the first passage with the price moving away at the measured rate, "
+               "and the Poisson tail without cancellations.")
+    ctx.figure(_pnl_figure(pnl, settings), "queue_pnl_per_fill_curve",
+               "Adverse-selection cost per fill by the three position definitions",
+               "Mean cost with 95% intervals, ticks; positive: the mid fell after our bid "
+               "was filled. Above the dotted line at half a tick (the spread a fill earns) a "
+               "fill loses money over the horizon; the last point of each panel pools the "
+               "positions with too few fills.")
 
 
-# --- readings ------------------------------------------------------------------------------
-def _rows(table: pd.DataFrame, H: int) -> pd.DataFrame:
-    return table[(table["horizon"] == H) & (table["level"] == 0)].sort_values("position")
-
-
-def _fill_reading(table, fits, settings, params, nu, violations) -> str:
-    H = settings.main_horizon
-    g = _rows(table, H)
-    if g.empty:
-        return "No order rested at the best at its observation: no trials."
-    front, back = g.iloc[0], g.iloc[-1]
-    text = (f"At H = {H} steps an order at the front of the queue (position "
-            f"{front.position_label}) is filled with probability {front.p:.3f} "
-            f"[{front.ci_low:.3f}, {front.ci_high:.3f}] ({front.trials:,} trials); at position "
-            f"{back.position_label} with {back.p:.3f} [{back.ci_low:.3f}, {back.ci_high:.3f}] "
-            f"({back.trials:,} trials). ")
-    text += ("Over every horizon the curve never rises from one position to the next by more "
-             "than 1.96 combined standard errors (non-increasing within its intervals). "
-             if not violations else
-             f"The curve rises significantly at {violations} (horizon, k, k + 1). ")
-    behind = table[(table["horizon"] == H) & (table["level"] > 0)]
-    for r in behind.itertuples():
-        text += (f"An order {r.level} level(s) behind the best (the price moved away from it) "
-                 f"is filled within H with probability {r.p:.3f} [{r.ci_low:.3f}, "
-                 f"{r.ci_high:.3f}] ({r.trials:,} trials). ")
-    exact = g[g["first_passage"].notna()]
-    if not exact.empty:
-        worst = (exact["first_passage"] - exact["p"]).abs().idxmax()
-        w = exact.loc[worst]
-        text += (f"First-passage approximation (mu = M = {params.market_rate:g}, C = "
-                 f"{params.cancel_rate:g}): {exact['first_passage'].iloc[0]:.3f} at the front, "
-                 f"largest gap {w.first_passage - w.p:+.3f} at position {w.position_label}; with "
-                 f"the price moving away at the measured nu = {nu:.4f} ticks per time unit it "
-                 f"gives {exact['first_passage_moves'].iloc[0]:.3f} at the front, largest gap "
-                 f"{(exact['first_passage_moves'] - exact['p']).abs().max():.3f}; the Poisson "
-                 f"tail without cancellations gives "
-                 f"{exact['poisson'].iloc[0]:.3f} at the front and "
-                 f"{exact['poisson'].iloc[-1]:.3f} at position {exact['position'].iloc[-1]} "
-                 f"(data {exact['p'].iloc[-1]:.3f}).")
-    return text
-
-
-def _fit_reading(fits: pd.DataFrame, settings: Settings) -> str:
-    parts = []
-    for r in fits.itertuples():
-        if not np.isfinite(r.beta):
-            parts.append(f"H = {r.horizon}: too few positions to fit")
-            continue
-        verdict = ("not rejected at the 1% level" if r.p_value > 0.01 else
-                   "rejected at the 1% level: an exponential does not describe the curve")
-        parts.append(
-            f"H = {r.horizon}: beta = {r.beta:.3f} per order ahead (Fisher 95% CI "
-            f"[{r.beta_ci_low:.3f}, {r.beta_ci_high:.3f}], quasi-likelihood "
-            f"[{r.beta_qci_low:.3f}, {r.beta_qci_high:.3f}]), p0 = {r.p0:.3f}; Pearson chi2 = "
-            f"{r.chi2:.1f} on {int(r.dof)} dof, p = {r.p_value:.2g} ({verdict}); RMS residual "
-            f"in standard errors: exponential {r.rms_z_exp_fit:.1f}, first passage "
-            f"{r.rms_z_first_passage:.1f}, first passage with moves "
-            f"{r.rms_z_first_passage_moves:.1f}, Poisson {r.rms_z_poisson:.1f}")
-    text = ("The seed system reports an exponential decay of the fill probability in the queue "
-            "position; fitted here by binomial maximum likelihood per horizon. "
-            + "; ".join(parts) + ".")
-    ok = fits[np.isfinite(fits["beta"])]
-    if len(ok) > 1:
-        short, long = ok.loc[ok["horizon"].idxmin()], ok.loc[ok["horizon"].idxmax()]
-        text += (f" The decay rate is not a property of the queue alone: it "
-                 f"{'falls' if short.beta > long.beta else 'does not fall'} from "
-                 f"{short.beta:.3f} at H = {int(short.horizon)} to {long.beta:.3f} at H = "
-                 f"{int(long.horizon)}" + (" (a longer horizon lets more of the queue ahead go)."
-                                           if short.beta > long.beta else "."))
-        best = {name: ok[f"rms_z_{name}"].mean() for name in
-                ("first_passage", "first_passage_moves", "poisson")}
-        winner = min(best, key=best.get)
-        label = {"first_passage": "the first passage", "poisson": "the Poisson tail",
-                 "first_passage_moves": "the first passage with the price moving away"}
-        text += (f" Of the approximations with no fitted parameter, {label[winner]} is "
-                 f"closest on average over the horizons (mean RMS residual {best[winner]:.1f} "
-                 f"standard errors).")
-    return text
-
-
-def _figure_reading(table: pd.DataFrame, settings: Settings) -> str:
-    H = settings.main_horizon
-    g = _rows(table, H)
-    g = g[g["exp_fit"].notna()]
-    if g.empty:
-        return "Too few trials per position to draw the fits."
-    over = g[g["p"] > g["exp_fit"]]
-    return (f"Points: empirical fill probability with Wilson 95% intervals; dashed: the "
-            f"exponential fit; dotted: the first-passage approximation; dash-dot: with the "
-            f"price moving away. At H = {H} the data lie above the exponential at positions "
-            f"{', '.join(map(str, over['position'].tolist())) or 'none'} and below it "
-            f"elsewhere.")
-
-
-def _significance(diff: float, low: float, high: float) -> str:
-    return "significant" if low > 0 or high < 0 else "not significant"
-
-
-def _pnl_reading(pnl: pd.DataFrame, c: dict[str, float], settings: Settings) -> str:
-    if pnl.empty:
-        return "No fills to measure."
-    text = (f"Adverse move at h = {settings.adverse_steps} steps after the fill, ticks (PnL per "
-            f"fill = 1/2 + adverse move). ")
-    if np.isfinite(c.get("front_diff", float("nan"))):
-        text += (f"Fills of orders at the front at the observation move {c['front_a']:+.3f} "
-                 f"ticks on average ({int(c['front_n_a']):,} fills), those from further back "
-                 f"{c['front_b']:+.3f} ({int(c['front_n_b']):,}): the front is "
-                 f"{'less' if c['front_diff'] > 0 else 'more'} adversely selected by "
-                 f"{abs(c['front_diff']):.3f} ticks [{c['front_ci_low']:+.3f}, "
-                 f"{c['front_ci_high']:+.3f}] (z = {c['front_z']:.1f}, "
-                 f"{_significance(c['front_diff'], c['front_ci_low'], c['front_ci_high'])}). ")
-    ahead = pnl[pnl["grouping"] == "ahead_at_observation"].sort_values("value")
-    if len(ahead) > 2:
-        worst = ahead.loc[ahead["adverse_mean"].idxmin()]
-        last = ahead.iloc[-1]
-        text += (f"The dependence on the place ahead is not monotone: the most adversely "
-                 f"selected position is {worst.value_label} ({worst.adverse_mean:+.3f} "
-                 f"[{worst.adverse_ci_low:+.3f}, {worst.adverse_ci_high:+.3f}]), the last row "
-                 f"({last.value_label}) moves {last.adverse_mean:+.3f} "
-                 f"[{last.adverse_ci_low:+.3f}, {last.adverse_ci_high:+.3f}]. "
-                 if worst.value != ahead["value"].iloc[0] and worst.value != last.value else
-                 "")
-    behind = pnl[pnl["grouping"] == "behind_at_observation"].sort_values("value")
-    if len(behind) > 1:
-        first, last = behind.iloc[0], behind.iloc[-1]
-        gap = last.adverse_mean - first.adverse_mean
-        se = math.hypot(first.adverse_se, last.adverse_se)
-        text += (f"By the orders behind at the observation, the same fills move "
-                 f"{first.adverse_mean:+.3f} [{first.adverse_ci_low:+.3f}, "
-                 f"{first.adverse_ci_high:+.3f}] with {first.value_label} behind "
-                 f"({first.fills:,} fills; {first.moved_against:.0%} followed by a fall) and "
-                 f"{last.adverse_mean:+.3f} [{last.adverse_ci_low:+.3f}, "
-                 f"{last.adverse_ci_high:+.3f}] with {last.value_label} behind "
-                 f"({last.moved_against:.0%}), a difference of {gap:+.3f} ticks "
-                 f"(z = {gap / se:.1f})")
-        text += (": the queue behind a fill is what protects it, since a fill that leaves the "
-                 "best queue empty is followed by the price move the depletion causes. "
-                 if gap / se > 2 else ". ")
-    if np.isfinite(c.get("short_queue_join_diff", float("nan"))):
-        d = c["short_queue_join_diff"]
-        text += (f"By the join position: orders that joined behind at most 2 orders move "
-                 f"{c['short_queue_join_a']:+.3f} after their fill, those that joined a longer "
-                 f"queue {c['short_queue_join_b']:+.3f} (difference {d:+.3f} "
-                 f"[{c['short_queue_join_ci_low']:+.3f}, {c['short_queue_join_ci_high']:+.3f}], "
-                 f"{_significance(d, c['short_queue_join_ci_low'], c['short_queue_join_ci_high'])}"
-                 ")" + ("; joining a short queue gets filled sooner, but more often just before "
-                        "the queue runs out. " if c["short_queue_join_ci_high"] < 0 else ". "))
-    worst = pnl.loc[pnl["pnl_per_fill"].idxmin()]
-    text += (f"The lowest PnL per fill is {worst.pnl_per_fill:+.3f} ticks "
-             f"[{worst.pnl_ci_low:+.3f}, {worst.pnl_ci_high:+.3f}] ({worst.grouping_label} "
-             f"{worst.value_label}); "
-             + ("every group keeps a PnL per fill significantly above zero at this horizon."
-                if (pnl["pnl_ci_low"] > 0).all() else
-                f"{int((pnl['pnl_ci_low'] <= 0).sum())} of {len(pnl)} groups do not keep a PnL "
-                "per fill significantly above zero at this horizon."))
-    return text
+def _fit_estimate(fits: pd.DataFrame, H: float) -> Estimate:
+    row = fits[fits["horizon"] == H].iloc[0]
+    if not np.isfinite(row["beta"]):
+        return Estimate(math.nan)
+    return Estimate(row["beta"], row["beta_qci_low"], row["beta_qci_high"])
 
 
 # --- display -------------------------------------------------------------------------------
-def _fill_display(t: pd.DataFrame) -> pd.DataFrame:
-    def num(x, d=3):
-        return "" if not np.isfinite(x) else f"{x:.{d}f}"
+def _num(x: float, digits: int = 3) -> str:
+    return "" if not np.isfinite(x) else f"{x:.{digits}f}"
 
+
+def _fill_display(t: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
-        "H": t["horizon"], "position": t["position_label"], "trials": t["trials"],
+        "H": t["horizon"].map("{:g}".format), "position": t["label"], "trials": t["trials"],
         "fill probability [95% CI]": [format_ci(r.p, r.ci_low, r.ci_high, 3)
                                       for r in t.itertuples()],
-        "exp fit": t["exp_fit"].map(num), "first passage": t["first_passage"].map(num),
-        "with moves": t["first_passage_moves"].map(num), "Poisson": t["poisson"].map(num),
-    })
+        "exp fit": t["exp_fit"].map(_num), "first passage": t["first_passage"].map(_num),
+        "with moves": t["first_passage_moves"].map(_num), "Poisson": t["poisson"].map(_num)})
 
 
 def _fit_display(f: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
-        "H": f["horizon"], "positions": f["positions"],
+        "H": f["horizon"].map("{:g}".format), "positions": f["positions"],
         "beta [95% CI]": [format_ci(r.beta, r.beta_ci_low, r.beta_ci_high, 3)
                           for r in f.itertuples()],
-        "beta quasi-lik. CI": [f"[{r.beta_qci_low:.3f}, {r.beta_qci_high:.3f}]"
+        "beta quasi-lik. CI": [f"[{_num(r.beta_qci_low)}, {_num(r.beta_qci_high)}]"
                                for r in f.itertuples()],
-        "p0 [95% CI]": [format_ci(r.p0, r.p0_ci_low, r.p0_ci_high, 3) for r in f.itertuples()],
+        "p0": f["p0"].map(_num),
         "chi2 / dof": [f"{r.chi2:.1f} / {r.dof:.0f}" for r in f.itertuples()],
         "GOF p": f["p_value"].map("{:.2g}".format),
-        "max abs gap exp / FP / FP+moves / Poisson": [
-            f"{r.max_abs_exp_fit:.3f} / {r.max_abs_first_passage:.3f} / "
-            f"{r.max_abs_first_passage_moves:.3f} / {r.max_abs_poisson:.3f}"
-            for r in f.itertuples()],
-    })
+        "decay-rate ratio [95% CI]": [format_ci(r.decay_ratio, r.decay_ratio_ci_low,
+                                                r.decay_ratio_ci_high) for r in f.itertuples()],
+        "max gap exp / FP / FP+moves / Poisson": [
+            " / ".join(_num(getattr(r, f"max_gap_{name}")) for name in
+                       ("exp_fit", "first_passage", "first_passage_moves", "poisson"))
+            for r in f.itertuples()]})
 
 
 def _pnl_display(p: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
-        "position definition": p["grouping_label"], "value": p["value_label"],
+        "position": [GROUPINGS[g] for g in p["grouping"]], "value": p["label"],
         "fills": p["fills"],
-        "adverse move, ticks [95% CI]": [format_ci(r.adverse_mean, r.adverse_ci_low,
-                                                   r.adverse_ci_high, 3)
-                                         for r in p.itertuples()],
+        "cost per fill, ticks [95% CI]": [format_ci(r.cost, r.cost_ci_low, r.cost_ci_high, 3)
+                                          for r in p.itertuples()],
         "PnL per fill, ticks [95% CI]": [format_ci(r.pnl_per_fill, r.pnl_ci_low,
                                                    r.pnl_ci_high, 3) for r in p.itertuples()],
-        "followed by a fall": [format_ci(r.moved_against, r.moved_against_ci_low,
-                                         r.moved_against_ci_high, 2) for r in p.itertuples()],
-    })
+        "followed by a fall [95% CI]": [format_ci(r.moved_against, r.moved_against_ci_low,
+                                                  r.moved_against_ci_high)
+                                        for r in p.itertuples()]})
 
 
 # --- figures -------------------------------------------------------------------------------
+_DATA = style.Style("#000000", "none", "o")
+_CURVES = (("exp_fit", "exponential fit", "#0072B2", "--"),
+           ("first_passage", "first passage", "#D55E00", ":"),
+           ("first_passage_moves", "first passage, price moves away", "#009E73", "-."),
+           ("poisson", "Poisson tail, no cancellations", "#CC79A7", (0, (5, 2, 1, 2))))
+
+
 def _fill_figure(table: pd.DataFrame, settings: Settings):
+    """Top row linear, bottom row log (an exponential is a straight line there; positions
+    with no fill have no log point)."""
     horizons = settings.horizons
-    fig, axes = plt.subplots(1, len(horizons), figsize=(4.2 * len(horizons), 3.8),
-                             sharey=True, squeeze=False)
-    for ax, H in zip(axes[0], horizons, strict=True):
-        g = _rows(table, H)
-        exact = g[g["exp_fit"].notna()]
-        err = np.clip(np.vstack([g["p"] - g["ci_low"], g["ci_high"] - g["p"]]), 0, None)
-        ax.errorbar(g["position"], g["p"], yerr=err, fmt="o", ms=4, capsize=2, color="k",
-                    label="simulated (Wilson 95%)")
-        if not exact.empty:
-            k = exact["position"]
-            ax.plot(k, exact["exp_fit"], "--", color="C0", label="exponential fit")
-            ax.plot(k, exact["first_passage"], ":", color="C1", lw=2, label="first passage")
-            ax.plot(k, exact["first_passage_moves"], "-.", color="C2",
-                    label="first passage, price moves away")
-        ax.set_title(f"H = {H} steps", fontsize=10)
-        ax.set_xlabel("orders ahead at the best (last point pooled)")
-        ax.set_ylim(0, 1.02)
-    axes[0, 0].set_ylabel("P(filled within H)")
-    axes[0, 0].legend(fontsize=7)
+    fig, axes = plt.subplots(2, len(horizons), figsize=(3.8 * len(horizons) + 2.5, 7.0),
+                             sharex=True, sharey="row", squeeze=False)
+    for col, H in enumerate(horizons):
+        g = _exact(table, H)
+        for row, ax in enumerate(axes[:, col]):
+            shown = g[g["p"] > 0] if row else g
+            style.plot_ci(ax, shown["position"], shown["p"], shown["ci_low"],
+                          shown["ci_high"], style=_DATA, label="simulated (Wilson 95% CI)")
+            for column, label, color, dashes in _CURVES:
+                curve = g[g[column] > 0] if row else g
+                ax.plot(curve["position"], curve[column], color=color, linestyle=dashes,
+                        label=label)
+            if row:
+                style.set_scale(ax, "y", "log")
+            else:
+                ax.set_ylim(0, 1.02)
+                ax.set_title(f"H = {H:g} time units", fontsize=10)
+        style.label_axes(axes[1, col], x=("orders ahead at the observation", "orders"))
+    style.label_axes(axes[0, 0], y=("P(filled within H)", ""))
+    style.label_axes(axes[1, 0], y=("P(filled within H), log scale", ""))
+    style.legend_outside(axes[0, -1], fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def _pnl_figure(pnl: pd.DataFrame):
-    fig, axes = plt.subplots(1, len(_GROUPINGS), figsize=(13, 3.8), sharey=True)
-    for ax, (key, label) in zip(axes, _GROUPINGS, strict=True):
-        g = pnl[pnl["grouping"] == key].sort_values("value")
-        if not g.empty:
-            err = np.vstack([g["adverse_mean"] - g["adverse_ci_low"],
-                             g["adverse_ci_high"] - g["adverse_mean"]])
-            ax.errorbar(g["value"], g["adverse_mean"], yerr=err, fmt="o-", ms=4, capsize=2)
+def _pnl_figure(pnl: pd.DataFrame, settings: Settings):
+    fig, axes = plt.subplots(1, len(GROUPINGS), figsize=(13, 3.8), sharey=True)
+    for ax, (key, label) in zip(axes, GROUPINGS.items(), strict=True):
+        g = pnl[pnl["grouping"] == key].sort_values("value") if len(pnl) else pnl
+        if len(g):
+            style.plot_ci(ax, g["value"], g["cost"], g["cost_ci_low"], g["cost_ci_high"],
+                          style=style.Style("#0072B2", "-", "o"), label="mean (95% CI)")
         ax.axhline(0.0, color="grey", lw=0.8)
-        ax.axhline(-0.5, color="grey", lw=0.8, ls=":")
-        ax.set_xlabel(label + " (last point pooled)", fontsize=9)
-    axes[0].set_ylabel("adverse move after the fill (ticks)")
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="half a tick: a fill's spread")
+        style.label_axes(ax, x=(label, "orders"))
+    style.label_axes(axes[0], y=(f"cost per fill over "
+                                 f"{settings.adverse_horizon:g} time units", "ticks"))
+    style.legend_outside(axes[-1], fontsize=8)
     fig.tight_layout()
     return fig
