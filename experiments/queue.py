@@ -122,12 +122,13 @@ class Settings:
         if isinstance(self.robustness_paths, bool) or not 0 < self.robustness_paths <= 1:
             raise ValueError(f"robustness_paths must be a fraction in (0, 1], got "
                              f"{self.robustness_paths!r}")
-        dt = self.params().dt
+        dt = self.book.get("dt", BookParams.dt) if isinstance(self.book, dict) else 1.0
         for name in ("warmup", "max_delay", "adverse_horizon", "horizons"):
             for value in np.atleast_1d(getattr(self, name)):
                 if abs(value / dt - round(value / dt)) > 1e-9 * max(1.0, value / dt):
                     raise ValueError(f"{name} must be whole multiples of book.dt = {dt:g}, "
                                      f"got {value!r}")
+        self.params()                     # validates the book overrides
 
     def params(self) -> BookParams:
         """The book of every episode: warm-up, delay, longest horizon, adverse horizon."""
