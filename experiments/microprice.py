@@ -70,7 +70,7 @@ import pandas as pd
 from asmm_env.analytic.avellaneda_stoikov import optimal_depths
 from asmm_env.lob import BookParams
 from asmm_env.lob.env import observation_names
-from asmm_env.rollout import rollout
+from asmm_env.rollout import Snapshots, rollout
 from asmm_env.validation import check_non_negative, check_positive, check_positive_int
 from experiments import style
 from experiments._lob import book_params
@@ -325,46 +325,6 @@ class FixedLevels:
         return np.broadcast_to(self.levels, (obs.shape[0], 2))
 
 
-class StateRecorder:
-    """Rollout observer: the imbalance bucket and the mid (ticks) at the start of every step
-    from ``first`` on and at the end, ``(paths, times)`` each."""
-
-    def __init__(self, first: int, n_buckets: int) -> None:
-        self.first, self.n_buckets = first, n_buckets
-
-    def start(self, core: Any) -> None:
-        self.rows: list[tuple[np.ndarray, np.ndarray]] = []
-        if self.first == 0:
-            self._record(core)
-
-    def step(self, core: Any, step: int, quotes: np.ndarray, volume: np.ndarray) -> None:
-        if step + 1 >= self.first:
-            self._record(core)
-
-    def _record(self, core: Any) -> None:
-        qb, qa = core.best_queues()
-        self.rows.append((imbalance_bucket(qb, qa, self.n_buckets).astype(np.int8),
-                          core.mid_ticks.astype(np.int32)))
-
-    def result(self) -> dict[str, np.ndarray]:
-        return {"bucket": np.stack([r[0] for r in self.rows], axis=1),
-                "mid": np.stack([r[1] for r in self.rows], axis=1)}
-
-
-class QuoteRecorder:
-    """Rollout observer: the share of decision steps each path quoted at the best, per side."""
-
-    def start(self, core: Any) -> None:
-        self.at_best, self.steps = np.zeros((core.n_paths, 2)), 0
-
-    def step(self, core: Any, step: int, quotes: np.ndarray, volume: np.ndarray) -> None:
-        self.at_best += quotes[:, 0, :] == 0
-        self.steps += 1
-
-    def result(self) -> np.ndarray:
-        return self.at_best / max(self.steps, 1)
-
-
 # --- simulation ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Calibration:
@@ -377,48 +337,56 @@ class Calibration:
     lambdas: tuple[float, float]
     model: MicroPriceModel
     G_se: np.ndarray
+    train_paths: int
 
 
-def calibrate(settings: Settings, params: BookParams, seed: int) -> Calibration:
-    """Training set and fill-rate calibration on ``seed`` (the training seed)."""
-    first = round(settings.warmup / params.dt)
+def calibrate(settings: Settings, params: BookParams, seed: int, scale: float = 1.0
+              ) -> Calibration:
+    """Training set and fill-rate calibration on ``seed`` (the training seed), on ``scale``
+    times the configured paths (at least 20 per batch, and 100)."""
+    n_train = max(20 * settings.batches, round(settings.train_paths * scale))
+    n_cal = max(100, round(settings.calibration_paths * scale))
+    fields = {"bucket": lambda c: imbalance_bucket(*c.best_queues(),
+                                                   settings.imbalance_buckets).astype(np.int8),
+              "mid": lambda c: c.mid_ticks.astype(np.int32)}
     train = params.replace(T=settings.warmup + settings.train_time)
-    out = rollout(FixedLevels(-1, -1), train, n_paths=settings.train_paths, seed=seed,
-                  observers=[functools.partial(StateRecorder, first,
-                                               settings.imbalance_buckets)])
-    states = {key: np.concatenate([c[key] for c in out.observed[0]])
-              for key in ("bucket", "mid")}
+    states = rollout(FixedLevels(-1, -1), train, n_paths=n_train, seed=seed,
+                     observers=[functools.partial(Snapshots, fields, first=round(
+                         settings.warmup / params.dt))]).joined(0)
     model, G_se = estimate_micro_price(states["bucket"], states["mid"],
                                        settings.imbalance_buckets, settings.batches)
     dm = np.diff(states["mid"].astype(float), axis=1) * params.tick_size
     sigma = math.sqrt(float(np.mean(dm**2)) / params.dt)
     # The book is symmetric: a bid kept at the best and an ask kept one level behind give
     # the fill rates of both levels in one rollout.
-    fills = rollout(FixedLevels(0, 1), params, n_paths=settings.calibration_paths,
+    fills = rollout(FixedLevels(0, 1), params, n_paths=n_cal,
                     seed=seed).paths
-    time = settings.calibration_paths * params.T
+    time = n_cal * params.T
     lambdas = (float(fills["bid_fills"].sum()) / time, float(fills["ask_fills"].sum()) / time)
     if lambdas[1] <= 0 or lambdas[0] <= lambdas[1]:
         raise RuntimeError(f"calibration of k needs fills at level 0 more frequent than at "
                            f"level 1 (> 0), got rates {lambdas}; raise calibration_paths")
     k = math.log(lambdas[0] / lambdas[1]) / params.tick_size
-    return Calibration(sigma, k, lambdas, model, G_se)
+    return Calibration(sigma, k, lambdas, model, G_se, n_train)
 
 
 def simulate_policy(fair: str, settings: Settings, params: BookParams, cal: Calibration,
                     n_paths: int, seed: int) -> pd.DataFrame:
     """Per-episode results of one fair-price policy, money in ticks (``COLUMNS`` of the
-    runner, divided by tick x order size) and ``at_best`` (share of quotes at the best)."""
+    runner, divided by tick x order size) and ``at_best``: the share of decision times with
+    an order resting at the best, both sides averaged."""
     policy = FairPricePolicy(fair, params, gamma=settings.gamma, sigma=cal.sigma, k=cal.k,
                              adjustment=cal.model.G,
                              include_time_term=settings.include_time_term)
-    out = rollout(policy, params, n_paths=n_paths, seed=seed, observers=[QuoteRecorder])
+    at_best = {"at_best": lambda c: (c.order_levels()[:, 0] == 0).mean(axis=1)}
+    out = rollout(policy, params, n_paths=n_paths, seed=seed,
+                  observers=[functools.partial(Snapshots, at_best)])
     frame = out.paths.copy()
     tick = params.tick_size * params.order_size
     for name in ("terminal_pnl", "spread_capture", "inventory_pnl", "adverse_selection",
                  "max_identity_residual"):
         frame[name] = frame[name] / tick
-    frame["at_best"] = np.concatenate(out.observed[0]).mean(axis=1)
+    frame["at_best"] = out.joined(0)["at_best"].mean(axis=1)
     return frame
 
 
@@ -523,7 +491,7 @@ def run(ctx: Context, settings: Settings) -> None:
     # estimated once, at the configured dt and seed: the robustness checks re-run the
     # comparison (4x as many decisions at dt/4, other episodes at other seeds) with the same
     # estimated fair price; its own sampling error is G*'s batch-means interval.
-    cal = calibrate(settings, settings.params(), ctx.seed_for(1))
+    cal = calibrate(settings, settings.params(), ctx.seed_for(1), n / settings.paths)
 
     @functools.cache
     def result(v: Variation, fair: str) -> pd.DataFrame:
@@ -581,7 +549,7 @@ def run(ctx: Context, settings: Settings) -> None:
         "episodes_per_policy": n, "T": params.T, "dt": params.dt, "steps": params.n_steps,
         "tick": params.tick_size, "adverse_selection_steps": params.adverse_selection_steps,
         "gamma": settings.gamma, "sigma": cal.sigma, "lambda_0": cal.lambdas[0],
-        "lambda_1": cal.lambdas[1], "k": cal.k, "train_paths": settings.train_paths,
+        "lambda_1": cal.lambdas[1], "k": cal.k, "train_paths": cal.train_paths,
         "train_time": settings.train_time, "transitions": int(cal.model.counts.sum()),
         "series_terms": cal.model.iterations}]), "microprice_setup",
         "Book, calibration and training set",
