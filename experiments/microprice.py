@@ -1,59 +1,37 @@
 """Micro-price vs mid on the limit order book: the Avellaneda–Stoikov policy centred on the
-mid, on the size-weighted mid, or on Stoikov's (2018) micro-price, compared on adverse
-selection, PnL and fills on common random numbers (claim 11: "the micro-price reduces adverse
-selection against the mid"; claim 7's second half: "the micro-price helps but does not
-eliminate it").
+mid, the size-weighted mid or Stoikov's (2018) micro-price, compared on adverse selection,
+fills and PnL on common random numbers (claim 11: "the micro-price reduces adverse selection
+against the mid"; claim 7's second half: "the micro-price helps but does not eliminate it").
 
-Model. The queue-reactive book of :mod:`asmm_env.lob.book` (one-tick spread, price moves on
-depletion) with the config's ``book`` overrides of :class:`asmm_env.lob.BookParams`, rolled
-out by :func:`asmm_env.rollout.rollout`.
+Fair prices, with ``I = Qb / (Qb + Qa)`` from the best queues: the mid ``M``; the weighted mid
+``M + (I - 1/2) tick``; the micro-price ``M + G*(I) tick``, estimated by Stoikov's method on a
+*training set*: books without any agent's order from a seed of their own
+(``ctx.seed_for(1)``, an independent sample, so the estimate is not fitted to the paths it is
+evaluated on), observed every decision step after ``warmup``. The state is the imbalance
+bucket (``imbalance_buckets``, odd, computed in integers so that ``Qb <-> Qa`` maps ``b`` to
+``n - 1 - b``; the spread is always one tick); transitions ``(X, X', dM)`` are symmetrised
+with their mirror images; ``Q[x, y] = P(dM = 0, X' = y | x)``, ``T[x, y] = P(dM != 0, X' = y |
+x)``, ``R[x, j] = P(dM = K_j | x)``; ``g1 = (1 - Q)^-1 R K``, ``B = (1 - Q)^-1 T`` and ``G* =
+sum_i B^i g1`` (eq. 3.6, Theorem 3.1). Batch means over ``batches`` groups of training paths
+give its standard error. It is estimated once, at the configured ``dt`` and seed: the
+robustness checks re-run the comparison with the same function (4x as many decisions at
+dt/4, other episodes at other seeds).
 
-Fair prices (``tick`` = tick size, ``Qb``, ``Qa`` the best queues, ``I = Qb / (Qb + Qa)``):
+Policy. The AS quotes ``r -/+ delta``, ``r = P - q gamma sigma^2 (T - t)``, ``delta = gamma
+sigma^2 (T - t) / 2 + ln(1 + gamma / k) / gamma``, around the fair price ``P``, at levels never
+better than the AS quote: the bid at the best if ``r - delta >= best bid``, else
+``ceil((best bid - (r - delta)) / tick)`` ticks back (at most ``n_levels - 1``); the ask
+mirrors it. ``sigma^2`` is the training set's mean squared mid change per time unit; ``k =
+ln(lambda_0 / lambda_1) / tick`` from the fill rates of a bid kept at the best and an ask kept
+one level behind (the book is symmetric), on the training seed.
 
-* **mid** ``M = (bid + ask) / 2``;
-* **weighted mid** ``bid * Qa / (Qb + Qa) + ask * Qb / (Qb + Qa) = M + (I - 1/2) tick``;
-* **micro-price** ``M + G*(I) tick``, Stoikov's adjustment estimated by the paper's method on
-  a *training set*: books without any agent's order, from a seed of their own
-  (``ctx.seed_for(1)``: an independent sample, so the estimate is not fitted to the paths it
-  is evaluated on), observed every decision step after ``warmup``; estimated once, at the
-  configured ``dt`` and seed (the robustness checks re-run the comparison with the same
-  estimated function: 4x as many decisions at dt/4, other episodes at other seeds):
-
-  - state ``X``: the imbalance bucket, ``n = imbalance_buckets`` (odd) buckets, ``b =
-    floor(n Qb / (Qb + Qa))`` if ``Qb <= Qa`` else ``n - 1 - floor(n Qa / (Qb + Qa))``, in
-    integers: exactly mirror-symmetric, the balanced book in the middle bucket (the spread is
-    always one tick, so it is no part of the state);
-  - transitions ``(X_t, X_t+dt, M_t+dt - M_t)``, symmetrised by adding each one mirrored
-    ``(n - 1 - b, n - 1 - b', -dM)`` (Stoikov, section 3);
-  - ``Q[x, y] = P(dM = 0, X' = y | x)``, ``T[x, y] = P(dM != 0, X' = y | x)``, ``R[x, j] =
-    P(dM = K_j | x)`` over the observed non-zero changes ``K`` (ticks);
-  - ``g1 = (1 - Q)^-1 R K``, ``B = (1 - Q)^-1 T`` and ``G* = sum_i B^i g1`` until the term is
-    below ``1e-12`` ticks (eq. 3.6 and Theorem 3.1; symmetrisation makes the series converge).
-
-  An unvisited bucket keeps ``G* = 0``; batch means over ``batches`` groups of training paths
-  give ``G*``'s standard error.
-
-Policy. The AS (2008) quotes ``r -/+ delta`` with ``r = P - q gamma sigma^2 (T - t)`` around the
-fair price ``P`` instead of the mid and ``delta = gamma sigma^2 (T - t) / 2 + ln(1 + gamma /
-k) / gamma``, mapped to levels *never better than the AS quote*: the bid rests at the best if
-``r - delta >= best bid`` (a one-tick spread cannot be improved), else at the highest level at
-or below ``r - delta`` (``ceil((best bid - (r - delta)) / tick)`` ticks back, at most
-``n_levels - 1``); the ask mirrors it. A fair price above the mid pulls the bid to the best and
-pushes the ask back. ``sigma^2`` is the training set's mean squared mid change per unit time;
-``k = ln(lambda_0 / lambda_1) / tick``, with ``lambda_j`` the fill rate of a unit order kept at
-level ``j`` (a bid kept at the best and an ask kept one level behind, on the training seed;
-the book is symmetric), so ``A exp(-k delta)`` passes through both; ``gamma`` from the
-config. The policy returns levels (``offsets``) to the runner.
-
-Comparison. The three policies run ``paths`` episodes each with the run's seed (the seed
-contract): the books start identical and every decision step draws the same exogenous
-uniforms, but an agent's orders are part of the queues, so the books diverge once the
-quotes differ and the pairing is partial; paired differences are still valid (episodes are
-i.i.d., and the per-episode differences are what is averaged). Per episode, in ticks: the
-ledger's adverse selection ``sum over fills of side * (mid h steps later - mid at the fill)``
-(``h = adverse_selection_steps``); the *adverse-selection cost per fill* is ``-sum(adverse
-selection) / sum(fills)`` over episodes (ratio estimator, delta-method interval; paired
-differences and the ratio of two policies' costs by linearising each ratio per episode).
+Comparison. The three policies run ``paths`` episodes each on the run's seed (the seed
+contract): the books start identical and each decision step draws the same exogenous
+uniforms, but the agent's orders are part of the queues, so books diverge once quotes differ
+and the pairing is partial (per-episode differences are still i.i.d.). In ticks per episode:
+the ledger's adverse selection ``sum over fills of side * (mid h steps later - mid at the
+fill)``; the *adverse-selection cost per fill* is ``-sum(adverse selection) / sum(fills)``
+(ratio estimator; paired differences and ratios by linearising each ratio per episode).
 """
 
 from __future__ import annotations
@@ -118,15 +96,15 @@ class Settings:
     book: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("paths", "train_paths", "calibration_paths"):
+        for name in ("paths", "train_paths", "calibration_paths", "imbalance_buckets"):
             check_positive_int(name, getattr(self, name))
-        check_positive("train_time", self.train_time)
+        for name in ("train_time", "gamma"):
+            check_positive(name, getattr(self, name))
         check_non_negative("warmup", self.warmup)
-        check_positive("gamma", self.gamma)
-        n = self.imbalance_buckets
-        if not isinstance(n, int) or isinstance(n, bool) or n < 3 or n % 2 == 0:
-            raise ValueError(f"imbalance_buckets must be an odd integer >= 3, got {n!r}")
-        if not isinstance(self.batches, int) or isinstance(self.batches, bool) \
+        if self.imbalance_buckets < 3 or self.imbalance_buckets % 2 == 0:
+            raise ValueError(f"imbalance_buckets must be an odd integer >= 3, got "
+                             f"{self.imbalance_buckets!r}")
+        if isinstance(self.batches, bool) or not isinstance(self.batches, int) \
                 or self.batches < 2:
             raise ValueError(f"batches must be an integer >= 2, got {self.batches!r}")
         if not isinstance(self.include_time_term, bool):

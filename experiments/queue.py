@@ -36,9 +36,10 @@ the best, measured in the same episodes. Left out: the market-order boost at sma
 a price that moves back, and the dependence of ``nu`` on the queues.
 
 Adverse selection. A fill's *cost* is the ledger's adverse-selection measure with the sign
-turned: the mid at the fill minus the mid ``adverse_horizon`` later, in ticks (positive: the
-price fell after we bought). Every fill is half a tick below the mid at the fill, so its PnL
-over that horizon is ``1/2 - cost`` ticks. By position: orders ahead and orders behind at the
+turned: the mid at the fill minus the mid at the end of the ``adverse_horizon / dt``-th step
+counted from the fill's step (about ``adverse_horizon`` later), in ticks (positive: the price
+fell after we bought). Every fill is half a tick below the mid at the fill, so its PnL over
+that horizon is ``1/2 - cost`` ticks. By position: orders ahead and orders behind at the
 observation (fills within ``max(horizons)`` of it), orders ahead at the join (fills within
 ``max_delay + max(horizons)`` of it); normal intervals over independent fills.
 """
