@@ -516,13 +516,16 @@ def run(ctx: Context, settings: Settings) -> None:
                                              "terminal_pnl"))
 
     ctx.paragraph(
-        "Why the effect is likely larger here than in real markets: in this book the price "
-        "moves only when a best queue empties, so the queue imbalance is by construction the "
-        "main predictor of the next move, and the micro-price, estimated from the same "
-        "mechanism, learns it almost exactly. In markets where prices also move on "
-        "information not visible in the queues the reduction would be smaller. The training "
-        "books carry no agent's order, while in the episodes the imbalance counts the "
-        "agent's own orders (as the observation does).", title="Caveat (method)")
+        "The micro-price is estimated on a training set of books without agents simulated "
+        "from a seed of its own (an independent sample, not the episodes it is evaluated on); "
+        "the three policies then run on the same episodes (the run's seed). Why the effect "
+        "is likely larger here than in real markets: in this book the price moves only when "
+        "a best queue empties, so the queue imbalance is by construction the main predictor "
+        "of the next move, and the micro-price, estimated from the same mechanism, captures "
+        "it. In markets where prices also move on information not visible in the queues the "
+        "reduction would be smaller. The training books carry no agent's order, while in the "
+        "episodes the imbalance counts the agent's own orders (as the observation does).",
+        title="Method and caveat")
     ctx.table(pd.DataFrame([{
         "episodes_per_policy": n, "T": params.T, "dt": params.dt, "steps": params.n_steps,
         "tick": params.tick_size, "adverse_selection_steps": params.adverse_selection_steps,
@@ -534,7 +537,7 @@ def run(ctx: Context, settings: Settings) -> None:
         "sigma in price units per sqrt(time unit) and the fill rates lambda_j (per order per "
         "time unit) at levels 0 and 1 come from the training seed; k = ln(lambda_0 / "
         "lambda_1) / tick, per price unit; transitions are symmetrised.",
-        float_format="{:.4g}")
+        float_format="{:.6g}")
     adjustment = adjustment_table(cal, settings.imbalance_buckets)
     ctx.table(adjustment, "microprice_adjustment",
               "Micro-price adjustment G*(I) by imbalance bucket (training set)",

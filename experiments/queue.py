@@ -503,7 +503,8 @@ def run(ctx: Context, settings: Settings) -> None:
         "Rates per time unit: limit orders L per level, cancellations C per resting order, "
         "market orders M per side (times 1 + market_boost on a best queue of at most "
         "small_queue orders), new queues of 1 + Poisson(refill) orders; nu is the measured "
-        "rate of upward mid moves (ticks per time unit) while the bid rests at the best.")
+        "rate of upward mid moves (ticks per time unit) while the bid rests at the best.",
+        float_format="{:.6g}")
     ctx.table(table, "queue_fill_probability", "Fill probability within H by queue position",
               "Trials: orders resting at the best at the observation (one per episode), by "
               "orders ahead; 'level j': orders j ticks behind the best; '>= k' pools the "
