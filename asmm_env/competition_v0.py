@@ -162,7 +162,8 @@ class CompetitionEnv(ParallelFace):
         params, options = split_kwargs(dict(kwargs), ENV_KEYS)
         self.params = params
         self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
-                             fill_model=options.get("fill_model"))
+                             fill_model=options.get("fill_model"),
+                             engine=options.get("engine", "auto"))
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])
@@ -183,7 +184,8 @@ class CompetitionEnv(ParallelFace):
         volume = self.market.step(depths)
         posted = depths if allowed is None else np.where(allowed, depths, np.inf)
         self._last = {"depths": depths[0], "volume": volume[0].copy(),
-                      "inside_spread": float(posted[0].min(axis=0).sum())}
+                      "inside_spread": float(posted[0].min(axis=0).sum()),
+                      "rows": (depths[0].tolist(), volume[0].tolist())}
 
     def state(self) -> np.ndarray:
         """``(mid, inventory of every agent, time_remaining)``, shape ``(n_agents + 2,)``."""
@@ -211,10 +213,10 @@ class CompetitionEnv(ParallelFace):
         return observations(np.repeat(m.mid, n), m.ledger.inventory[0], m.time_remaining)
 
     def _last_info(self, i: int) -> dict[str, float]:
-        bid, ask = map(float, self._last["depths"][i])
-        bid_filled, ask_filled = map(float, self._last["volume"][i])
-        return {"bid_depth": bid, "ask_depth": ask, "bid_filled": bid_filled,
-                "ask_filled": ask_filled, "inside_spread": self._last["inside_spread"]}
+        depths, volume = self._last["rows"]
+        return {"bid_depth": depths[i][0], "ask_depth": depths[i][1],
+                "bid_filled": volume[i][0], "ask_filled": volume[i][1],
+                "inside_spread": self._last["inside_spread"]}
 
 
 raw_env = CompetitionEnv
