@@ -14,7 +14,7 @@ results are the same bytes for any ``chunk_size``, any number of workers and any
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,6 +64,54 @@ class RolloutResult:
     trajectories: dict[str, np.ndarray] = field(default_factory=dict)
     inside_spread_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     observed: list[list[Any]] = field(default_factory=list)
+
+    def joined(self, index: int = 0) -> Any:
+        """Observer ``index``'s results of every chunk joined along the path axis (the first):
+        arrays are concatenated, dicts of arrays key by key (e.g. :class:`Snapshots`)."""
+        chunks = self.observed[index]
+        if isinstance(chunks[0], Mapping):
+            return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+        return np.concatenate([np.asarray(c) for c in chunks])
+
+
+class Snapshots:
+    """An observer that records per-path values at the decision times: ``fields`` maps a
+    name to a function of the core giving one value per path (``(n_paths,)``, e.g.
+    ``lambda core: core.mid``), called after the reset and after every step from decision
+    time ``first`` on (time ``t`` is the start of step ``t``, time ``n_steps`` the end).
+
+    ``result()``: ``{name: (n_paths, n_steps + 1 - first)}``. Give :func:`rollout`
+    ``observers=[functools.partial(Snapshots, fields, first=...)]`` and join its chunks with
+    :meth:`RolloutResult.joined`. Values keep the dtype the functions return (cast there to
+    save memory).
+    """
+
+    def __init__(self, fields: Mapping[str, Callable[[Any], Any]], first: int = 0) -> None:
+        if not isinstance(fields, Mapping) or not fields or not all(
+                isinstance(k, str) and callable(f) for k, f in fields.items()):
+            raise ValueError(f"fields must be a non-empty mapping of names to functions of the "
+                             f"core, got {fields!r}")
+        if not isinstance(first, (int, np.integer)) or isinstance(first, bool) or first < 0:
+            raise ValueError(f"first must be an integer >= 0, got {first!r}")
+        self.fields, self.first = dict(fields), int(first)
+
+    def start(self, core: Any) -> None:
+        if self.first > core.n_steps:
+            raise ValueError(f"first must be <= n_steps = {core.n_steps}, got {self.first}")
+        self._rows: dict[str, list[np.ndarray]] = {name: [] for name in self.fields}
+        if self.first == 0:
+            self._record(core)
+
+    def step(self, core: Any, step: int, quotes: np.ndarray, volume: np.ndarray) -> None:
+        if step + 1 >= self.first:
+            self._record(core)
+
+    def _record(self, core: Any) -> None:
+        for name, fn in self.fields.items():
+            self._rows[name].append(np.asarray(fn(core)).reshape(core.n_paths))
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {name: np.stack(rows, axis=1) for name, rows in self._rows.items()}
 
 
 def rollout(policies: Any, params: Any = None, *, n_paths: int, seed: int,

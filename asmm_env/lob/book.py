@@ -46,8 +46,10 @@ that level (with its place) and otherwise cancels it and joins the back of the c
 level; an order that is filled or pushed out of the window re-joins at once at the back of
 the level at the current offset from the (new) best. The offset ``KEEP`` (-2) leaves the
 resting order (if any) where it is, whatever its level, and does not replace it when it is
-filled or pushed out: a one-shot order (to follow one order's fate, as the queue-position
-experiment does). The orders behind a cancelled agent's
+filled or pushed out. The offset ``one_shot(j)`` (``-3 - j``) quotes at level ``j`` as the
+offset ``j`` does, but the order is not replaced once it is filled or pushed out, not even
+within the step in which it was placed: a one-shot order, to follow one order's fate (place
+it with ``one_shot(j)``, then keep it with ``KEEP``). The orders behind a cancelled agent's
 order move up by one. Orders placed at the same moment at the same price queue in a random
 agent order (one permutation per call, from the book's generator).
 
@@ -83,8 +85,19 @@ BID, ASK = 0, 1
 LIMIT, CANCEL, MARKET = "limit", "cancel", "market"
 NO_ORDER = -1
 KEEP = -2                # offset: keep the resting order, do not replace it
+_ONE_SHOT = -3           # offsets <= -3: one_shot(level), a one-shot order at that level
 _NO_CODE = -1            # never equal to an event code
 _MIN_COMPACT = 256       # below this many paths a working set is not worth compacting
+
+
+def one_shot(level: Any) -> Any:
+    """The offset that places a one-shot order ``level`` ticks behind the best (integers
+    ``>= 0``, scalar or array): quoted as the offset ``level``, but never replaced once it is
+    filled or pushed out of the window (see :meth:`LimitOrderBook.set_quotes`)."""
+    level = np.asarray(level)
+    if level.dtype.kind not in "iu" or (level < 0).any():
+        raise ValueError(f"level must be an integer >= 0 (or an array of them), got {level!r}")
+    return _ONE_SHOT - level
 
 
 def event_code(kind: str, side: int, level: int, n_levels: int) -> int:
@@ -436,7 +449,9 @@ class LimitOrderBook(EpisodeClock):
         """Quote at ``offsets`` ticks behind the best: integers ``(n_paths, n_agents, 2)``
         (bid, ask) in ``[0, n_levels - 1]``, or -1 for no order on that side, or ``KEEP``
         (-2): leave the resting order where it is and do not replace it once it is filled
-        or pushed out of the window.
+        or pushed out of the window, or :func:`one_shot` ``(j)`` (``-3 - j``): quote at
+        level ``j`` as the offset ``j`` does, then do not replace the order once it is
+        filled or pushed out (during this step too).
 
         An order already resting at the chosen level keeps its place; any other is cancelled
         (the orders behind it move up) and a new one joins the back of the chosen level.
@@ -445,6 +460,9 @@ class LimitOrderBook(EpisodeClock):
         s, A = self._s, self.n_agents
         target = self._validated_offsets(offsets)
         self._step_streams()
+        once = target <= _ONE_SHOT
+        if once.any():
+            target = np.where(once, _ONE_SHOT - target, target)
         keep = target == KEEP
         if keep.any():
             target = np.where(keep, NO_ORDER, target)
@@ -464,6 +482,8 @@ class LimitOrderBook(EpisodeClock):
             entries = np.concatenate((entries, self._move(s, emptied)))
         if entries.size:
             self._place(s, entries)
+        if once.any():
+            s.target[once] = NO_ORDER      # placed once: a fill or an exit is not replaced
 
     def _validated_offsets(self, offsets: Any) -> np.ndarray:
         K, A, n = self.n_levels, self.n_agents, self.n_paths
@@ -476,10 +496,11 @@ class LimitOrderBook(EpisodeClock):
             raise ValueError("offsets must be whole numbers of ticks, got "
                              + (repr(arr) if arr.size <= 8 else f"dtype {arr.dtype}"))
         arr = arr.astype(np.int64)
-        if arr.min() < KEEP or arr.max() > K - 1:
+        if arr.min() < _ONE_SHOT - (K - 1) or arr.max() > K - 1:
             raise ValueError(f"offsets must be in [0, {K - 1}] ticks behind the best, or -1 "
-                             f"for no order, or -2 (KEEP) to keep the resting order, got "
-                             f"values in [{arr.min()}, {arr.max()}]")
+                             f"for no order, or -2 (KEEP) to keep the resting order, or "
+                             f"one_shot(j) = -3 - j in [{_ONE_SHOT - (K - 1)}, {_ONE_SHOT}] "
+                             f"for a one-shot order, got values in [{arr.min()}, {arr.max()}]")
         return arr.transpose(2, 1, 0)
 
     def _cancel(self, s: _State, side: int, a: int, p: np.ndarray) -> None:

@@ -1,11 +1,14 @@
 """Monte Carlo rollout: reproducibility, chunking, the per-path DataFrame and trajectories."""
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from asmm_env import MarketParams
-from asmm_env.rollout import COLUMNS, RolloutResult, rollout
+from asmm_env.lob import BookParams
+from asmm_env.rollout import COLUMNS, RolloutResult, Snapshots, rollout
 from baselines import AvellanedaStoikovPolicy, RandomPolicy, SymmetricPolicy
 
 PARAMS = MarketParams(T=0.1)          # 20 steps of the AS 2008 market: fast
@@ -179,3 +182,58 @@ def test_a_policy_returning_non_finite_actions_is_reported_as_a_bad_action():
 
     with pytest.raises(ValueError, match=r"^action must be finite"):
         rollout(Broken(), PARAMS, n_paths=2, seed=0)
+
+
+# --- observers ---------------------------------------------------------------------------
+
+def test_snapshots_record_per_path_values_at_the_decision_times_across_chunks():
+    """The mid at every decision time is the recorded trajectory's; 2,500 paths in chunks of
+    1,000 give the bytes of one chunk; ``first`` drops the earlier times."""
+    fields = {"mid": lambda core: core.mid,
+              "inventory": lambda core: core.ledger.inventory[:, 0].astype(np.int16)}
+    whole = rollout(_as_policy(TINY), TINY, n_paths=2500, seed=4, record_paths=7,
+                    observers=[functools.partial(Snapshots, fields)])
+    snaps = whole.joined(0)
+    assert snaps["mid"].shape == (2500, TINY.n_steps + 1)
+    assert snaps["inventory"].dtype == np.int16
+    np.testing.assert_array_equal(snaps["mid"][:7], whole.trajectories["mid"].T)
+    np.testing.assert_array_equal(snaps["inventory"][:, -1], whole.paths.terminal_inventory)
+    chunked = rollout(_as_policy(TINY), TINY, n_paths=2500, seed=4, chunk_size=1000,
+                      observers=[functools.partial(Snapshots, fields, first=2)])
+    assert len(chunked.observed[0]) == 3
+    late = chunked.joined(0)
+    np.testing.assert_array_equal(late["mid"], snaps["mid"][:, 2:])
+
+
+def test_snapshots_and_array_observers_on_the_order_book():
+    params = BookParams(T=5.0)
+
+    class Quotes:                  # an observer whose result is an array per chunk
+        def start(self, core):
+            self.seen = np.zeros(core.n_paths)
+
+        def step(self, core, step, quotes, volume):
+            self.seen += quotes[:, 0, 0]
+
+        def result(self):
+            return self.seen
+
+    class AtBest:
+        def offsets(self, obs):
+            return np.zeros((obs.shape[0], 2), dtype=np.int64)
+
+    out = rollout(AtBest(), params, n_paths=30, seed=2, observers=[
+        functools.partial(Snapshots, {"q": lambda c: c.ledger.inventory[:, 0]}, first=5),
+        Quotes])
+    assert out.joined(0)["q"].shape == (30, 1)
+    np.testing.assert_array_equal(out.joined(0)["q"][:, 0], out.paths.terminal_inventory)
+    np.testing.assert_array_equal(out.joined(1), np.zeros(30))
+
+
+@pytest.mark.parametrize("fields, first, name", [
+    ({}, 0, "fields"), ({"mid": 3.0}, 0, "fields"), ({"mid": lambda c: c.mid}, -1, "first"),
+    ({"mid": lambda c: c.mid}, 99, "first")])
+def test_bad_snapshots_arguments_raise_naming_them(fields, first, name):
+    with pytest.raises(ValueError, match=name):
+        rollout(_as_policy(TINY), TINY, n_paths=2, seed=0,
+                observers=[functools.partial(Snapshots, fields, first=first)])

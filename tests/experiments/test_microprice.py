@@ -1,6 +1,8 @@
-"""The micro-price experiment: the quick run's outputs, Stoikov's estimator against an
-independent computation on synthetic Markov chains (exact and sampled), the mirror-symmetric
-imbalance buckets, the fair-price policy's mapping to levels, and config errors."""
+"""The micro-price experiment: the quick run's outputs and findings, the seed contract (the
+policies on the run's seed, the training set on its own), Stoikov's estimator against an
+independent computation on synthetic Markov chains, the mirror-symmetric buckets, the
+fair-price policy's levels, the paired statistics and their verdict rules, and config
+errors."""
 
 from __future__ import annotations
 
@@ -14,36 +16,45 @@ import yaml
 import experiments.microprice as microprice
 from asmm_env.lob import BookParams
 from asmm_env.lob.env import observation_names
-from experiments.__main__ import main
 from experiments.config import ConfigError, load_config
+from experiments.findings import Above, Below, Between, Verdict
+from experiments.stats import SUMMARY_COLUMNS
 
-TABLES = ("microprice_adjustment", "microprice_summary", "microprice_paired")
+TABLES = ("microprice_setup", "microprice_adjustment", "microprice_summary",
+          "microprice_paired")
 FIGURES = ("microprice_adjustment_curve", "microprice_comparison")
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """One ``--quick`` run (200 episodes per policy, seed 4)."""
+    from tests.experiments.conftest import run_cli
+
     out = tmp_path_factory.mktemp("microprice") / "results"
-    assert main(["microprice", "--quick", "--seed", "4", "--out", str(out), "--no-progress",
-                 "--workers", "1"]) == 0
+    assert run_cli("microprice", "--quick", "--seed", "4", "--out", str(out)) == 0
     return out
 
 
-# --- the run and its outputs ---------------------------------------------------------------
-def test_quick_run_writes_every_table_and_figure_and_they_parse(quick, outputs):
+# --- the run, its outputs and the seed contract --------------------------------------------
+def test_quick_run_writes_every_table_figure_and_finding(quick, outputs):
     outputs(quick, "microprice", TABLES, FIGURES, seed=4)
+    findings = pd.read_csv(quick / "tables" / "findings_microprice.csv")
+    assert list(findings["id"]) == ["micro_price_reduces_adverse_cost",
+                                    "micro_price_does_not_eliminate",
+                                    "micro_price_beats_weighted_mid", "micro_price_pnl_gain"]
+    assert list(findings["claim"].fillna(0).astype(int)) == [11, 7, 0, 0]
 
 
-def test_quick_run_tables_have_one_row_per_policy_and_bucket_and_consistent_numbers(quick):
+def test_quick_run_tables_have_the_required_columns_and_consistent_numbers(quick):
     summary = pd.read_csv(quick / "tables" / "microprice_summary.csv")
     assert list(summary["fair_price"]) == list(microprice.FAIR_PRICES)
-    assert (summary["episodes"] == 200).all()
+    assert set(SUMMARY_COLUMNS) <= set(summary.columns)
+    assert {"cost_per_fill", "cost_per_fill_ci_low", "cost_per_fill_ci_high", "fills",
+            "spread_capture", "adverse_selection", "at_best"} <= set(summary.columns)
+    assert (summary["paths"] == 200).all()
     # Every fill earns half a tick: spread capture (ticks) = fills / 2.
     assert np.allclose(summary["spread_capture"], summary["fills"] / 2)
-    assert (summary["max_identity_residual"] < 1e-8).all()
-    assert ((summary["sharpe_ci_low"] < summary["sharpe"])
-            & (summary["sharpe"] < summary["sharpe_ci_high"])).all()
+    assert (summary["max_identity_residual"] < 1e-6).all()
     adjustment = pd.read_csv(quick / "tables" / "microprice_adjustment.csv")
     n = microprice.Settings().imbalance_buckets
     assert list(adjustment["bucket"]) == list(range(n))
@@ -51,11 +62,41 @@ def test_quick_run_tables_have_one_row_per_policy_and_bucket_and_consistent_numb
     np.testing.assert_allclose(adjustment["G"], -adjustment["G"][::-1].to_numpy(), atol=1e-9)
     assert (np.diff(adjustment["G"]) > 0).all()
     paired = pd.read_csv(quick / "tables" / "microprice_paired.csv")
-    assert [tuple(r) for r in paired[["fair_price", "reference_fair_price"]].to_numpy()] == \
-        list(microprice.PAIRS)
-    mid, micro = summary.set_index("fair_price").loc[["mid", "micro_price"], "pnl"]
-    row = paired[(paired.fair_price == "micro_price") & (paired.reference_fair_price == "mid")]
-    assert row["d_pnl"].iloc[0] == pytest.approx(micro - mid)
+    assert len(paired) == len(microprice.PAIRS)
+    assert {"d_cost_per_fill", "d_cost_per_fill_ci_low", "d_cost_per_fill_ci_high",
+            "cost_share", "d_terminal_pnl", "pnl_correlation"} <= set(paired.columns)
+    mid, micro = summary.set_index("fair_price").loc[["mid", "micro_price"], "mean"]
+    assert paired["d_terminal_pnl"].iloc[0] == pytest.approx(micro - mid)
+
+
+@pytest.fixture(scope="module")
+def calibration():
+    """A small training set (200 paths x 20 time units) and calibration (200 x 20)."""
+    settings = microprice.Settings(train_time=20.0, warmup=10.0, batches=5)
+    return settings, microprice.calibrate(settings, settings.params().replace(T=20.0), 11,
+                                          scale=0.1)
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_episodes_and_the_policies_share_the_book(calibration):
+    """The run's seed fixes every policy's episodes (same bytes); the three policies start
+    from the same books (the first step's fills agree while their quotes do)."""
+    settings, cal = calibration
+    params = settings.params().replace(T=5.0)
+    runs = [microprice.simulate_policy(fair, settings, params, cal, 300, 6)
+            for fair in ("mid", "mid", "micro_price")]
+    pd.testing.assert_frame_equal(runs[0], runs[1], check_exact=True)
+    assert not runs[0]["terminal_pnl"].equals(runs[2]["terminal_pnl"])
+    other = microprice.simulate_policy("mid", settings, params, cal, 300, 7)
+    assert not runs[0]["terminal_pnl"].equals(other["terminal_pnl"])
+
+
+def test_calibration_is_plausible_for_the_default_book(calibration):
+    _, cal = calibration
+    assert 0.002 < cal.sigma < 0.01                      # about a tick per 4-5 time units
+    assert cal.lambdas[0] > 5 * cal.lambdas[1] > 0
+    assert cal.k == pytest.approx(math.log(cal.lambdas[0] / cal.lambdas[1]) / 0.01)
+    assert cal.train_paths == 200 and (cal.G_se > 0).all()
 
 
 # --- Stoikov's estimator -------------------------------------------------------------------
@@ -154,65 +195,58 @@ def test_imbalance_buckets_are_mirror_symmetric_with_the_balanced_book_in_the_mi
 
 
 # --- the policy ----------------------------------------------------------------------------
-def _obs(params: BookParams, *, q=0.0, tau=None, qb=5, qa=5, weighted=None):
+def _obs(params: BookParams, *, q=0.0, tau=None, qb=5, qa=5):
     names = observation_names(params.n_levels)
     o = np.zeros(len(names))
     mid = params.s0
     values = {"mid": mid, "inventory": q, "time_remaining": params.T if tau is None else tau,
               "best_bid": mid - params.tick_size / 2, "best_ask": mid + params.tick_size / 2,
               "bid_queue_0": qb, "ask_queue_0": qa,
-              "micro_price": mid + params.tick_size * (qb / (qb + qa) - 0.5)
-              if weighted is None else weighted}
+              "micro_price": mid + params.tick_size * (qb / (qb + qa) - 0.5)}
     for key, value in values.items():
         o[names.index(key)] = value
     return o[None, :]
 
 
-def _policy(fair, params, adjustment=None, gamma=0.5):
-    return microprice.FairPricePolicy(fair, params, gamma=gamma, sigma=0.0044, k=340.0,
+def _policy(fair, params, adjustment=None, gamma=2.5):
+    return microprice.FairPricePolicy(fair, params, gamma=gamma, sigma=0.0044, k=290.0,
                                       adjustment=adjustment)
 
 
 def test_policy_quotes_the_best_when_flat_and_steps_back_the_side_the_fair_price_leans_on():
-    params = BookParams()
+    params = BookParams(T=60.0)
     adjustment = np.linspace(-1.0, 1.0, 11)             # ticks, per bucket
     for fair in microprice.FAIR_PRICES:
-        bid, ask = _policy(fair, params, adjustment).levels(_obs(params))
-        assert (bid[0], ask[0]) == (0, 0), fair      # balanced book, no inventory
+        assert _policy(fair, params, adjustment).offsets(_obs(params)).tolist() == [[0, 0]]
     # A thin bid queue: the weighted mid and the micro-price fall, the bid steps back.
     for fair in ("weighted_mid", "micro_price"):
-        bid, ask = _policy(fair, params, adjustment).levels(_obs(params, qb=1, qa=9))
-        assert (bid[0], ask[0]) == (1, 0), fair
-    bid, ask = _policy("mid", params).levels(_obs(params, qb=1, qa=9))
-    assert (bid[0], ask[0]) == (0, 0)
+        got = _policy(fair, params, adjustment).offsets(_obs(params, qb=1, qa=9))
+        assert got.tolist() == [[1, 0]], fair
+    assert _policy("mid", params).offsets(_obs(params, qb=1, qa=9)).tolist() == [[0, 0]]
     # Long inventory: the reservation price falls and the bid steps back (early on).
-    bid, ask = _policy("mid", params).levels(_obs(params, q=2.0))
-    assert (bid[0], ask[0]) == (1, 0)
+    assert _policy("mid", params).offsets(_obs(params, q=2.0)).tolist() == [[1, 0]]
 
 
 def test_policy_never_quotes_better_than_its_as_quote():
     """Random observations: the bid's price is at or below r - delta unless the quote is at
-    the deepest level (ask mirrored), and one level closer would be better than it."""
-    params = BookParams(n_levels=5)
+    the best or the deepest level (ask mirrored), and one level closer would be better."""
+    params = BookParams(n_levels=5, T=60.0)
     rng = np.random.default_rng(0)
-    policy = _policy("micro_price", params, np.linspace(-1, 1, 11), gamma=5.0)
+    policy = _policy("micro_price", params, np.linspace(-1, 1, 11), gamma=25.0)
     obs = np.concatenate([_obs(params, q=q, tau=tau, qb=qb, qa=qa) for q, tau, qb, qa in zip(
         rng.integers(-6, 7, 500), rng.uniform(1, params.T, 500), rng.integers(1, 15, 500),
         rng.integers(1, 15, 500), strict=True)])
-    bid, ask = policy.levels(obs)
-    bid_depth, ask_depth = policy.as_policy.depths(obs)
+    bid, ask = policy.offsets(obs).T
+    bid_depth, ask_depth = policy.depths(obs)
     fair = policy.fair_price(obs)
-    tick = params.tick_size
+    tick, top, eps = params.tick_size, params.n_levels - 1, 1e-9 * params.tick_size
     bid_price = params.s0 - tick / 2 - bid * tick
     ask_price = params.s0 + tick / 2 + ask * tick
-    eps = 1e-9 * tick
-    top = params.n_levels - 1
     assert np.all((bid_price <= fair - bid_depth + eps) | (bid == 0) | (bid == top))
     assert np.all((ask_price >= fair + ask_depth - eps) | (ask == 0) | (ask == top))
     assert np.all((bid == 0) | (bid_price + tick > fair - bid_depth - eps))
     assert np.all((ask == 0) | (ask_price - tick < fair + ask_depth + eps))
-    action = policy.act(obs)
-    assert action.shape == (500, 2) and np.all(np.abs(action) <= 1)
+    assert len(set(bid.tolist())) > 2
 
 
 def test_policy_rejects_bad_arguments():
@@ -221,6 +255,35 @@ def test_policy_rejects_bad_arguments():
         _policy("vwap", params)
     with pytest.raises(ValueError, match="adjustment"):
         _policy("micro_price", params)
+    with pytest.raises(ValueError, match="sigma"):
+        microprice.FairPricePolicy("mid", params, gamma=1.0, sigma=0.0, k=1.0)
+
+
+# --- the paired statistics and their rules -------------------------------------------------
+def _frame(cost_per_fill, fills, pnl, seed):
+    rng = np.random.default_rng(seed)
+    f = rng.poisson(fills, 4000).astype(float)
+    adverse = -(cost_per_fill * f + rng.normal(0, 0.3, f.size) * np.sqrt(f))
+    return pd.DataFrame({"fills": f, "adverse_selection": adverse,
+                         "terminal_pnl": pnl + rng.normal(0, 1, f.size)})
+
+
+def test_cost_difference_and_share_are_exact_ratios_with_intervals_that_decide_the_rules():
+    mid, micro = _frame(0.4, 15, 1.0, 0), _frame(0.1, 6, 2.0, 1)
+    ratio = lambda r: -r["adverse_selection"].sum() / r["fills"].sum()   # noqa: E731
+    diff = microprice.cost_difference(micro, mid)
+    assert diff.value == pytest.approx(ratio(micro) - ratio(mid))
+    assert diff.ci_high < 0 and Below(0.0).decide(diff) is Verdict.CONFIRMED
+    assert Below(0.0).decide(microprice.cost_difference(mid, micro)) is Verdict.REFUTED
+    share = microprice.cost_ratio(micro, mid)
+    assert share.value == pytest.approx(ratio(micro) / ratio(mid))
+    assert Between(0.0, 1.0).decide(share) is Verdict.CONFIRMED
+    favourable = _frame(-0.2, 6, 2.0, 2)                 # fills followed by favourable moves
+    assert Between(0.0, 1.0).decide(microprice.cost_ratio(favourable, mid)) \
+        is Verdict.REFUTED
+    assert math.isnan(microprice.cost_ratio(mid, favourable).value)
+    gain = microprice.paired_difference(micro, mid, "terminal_pnl")
+    assert Above(0.0).decide(gain) is Verdict.CONFIRMED
 
 
 # --- settings ------------------------------------------------------------------------------
@@ -228,8 +291,9 @@ def test_policy_rejects_bad_arguments():
     ({"imbalance_buckets": 10}, "imbalance_buckets must be an odd integer >= 3"),
     ({"batches": 1}, "batches must be an integer >= 2"),
     ({"gamma": 0.0}, "gamma must be > 0"),
-    ({"bootstrap": 10}, "bootstrap must be an integer >= 100"),
     ({"paths": 0}, "paths must be an integer >= 1"),
+    ({"train_time": 2.5}, "train_time must be a whole multiple of book.dt"),
+    ({"robustness_paths": 2}, "robustness_paths must be a fraction"),
     ({"include_time_term": "yes"}, "include_time_term must be true or false"),
     ({"book": {"n_levels": 0}}, "book.n_levels must be"),
     ({"book": {"volatility": 1.0}}, "book: unknown book parameter"),
@@ -244,6 +308,7 @@ def test_bad_settings_are_rejected_with_the_field_named(tmp_path, fields, messag
 
 def test_shipped_config_has_the_microprice_section():
     settings = load_config().settings("microprice", microprice.Settings)
-    assert settings.paths >= 10_000 and settings.imbalance_buckets % 2 == 1
+    assert settings.paths >= 5_000 and settings.imbalance_buckets % 2 == 1
     assert isinstance(settings.params(), BookParams)
-    assert math.isclose(settings.params().T, BookParams().T)
+    # gamma T as with gamma = 0.5 over the book's default five minutes
+    assert settings.gamma * settings.params().T == pytest.approx(0.5 * BookParams().T)

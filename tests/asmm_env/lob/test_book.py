@@ -108,6 +108,29 @@ def test_keep_leaves_the_order_at_any_level_and_does_not_replace_it_after_a_fill
     assert book.order_levels()[0, 0].tolist() == [-1, 1]
 
 
+def test_a_one_shot_order_filled_in_the_step_it_was_placed_is_not_replaced():
+    """one_shot(j) quotes like the offset j, but a fill (or an exit from the window) during
+    the same step does not re-place it; the plain offset 0 re-joins at once."""
+    for offset, rejoins in ((0, True), (int(book_module.one_shot(0)), False)):
+        book = _book(others=[[[1, 3, 3], [3, 3, 3]]])
+        _quote(book, [[offset, -1]])
+        assert book.order_levels()[0, 0].tolist() == [0, -1]
+        assert book.queue_positions()[0, 0, BID] == 1.0
+        _event(book, "market", BID)                      # takes the order ahead of ours
+        filled, _ = _event(book, "market", BID)          # fills ours
+        assert filled[0, 0, BID]
+        assert bool(book.order_levels()[0, 0, BID] == 0) == rejoins
+    # Two levels behind, pushed out of the window by an up move: not replaced either.
+    book = _book(others=[[[1, 3, 3], [1, 3, 3]]])
+    _quote(book, [[int(book_module.one_shot(2)), -1]])
+    assert book.order_levels()[0, 0, BID] == 2
+    _event(book, "market", ASK)                          # the best ask empties: up a tick
+    assert book.order_levels()[0, 0, BID] == -1 and book.queue_sizes()[0, BID].min() >= 1
+    np.testing.assert_array_equal(book_module.one_shot(np.array([0, 2])), [-3, -5])
+    with pytest.raises(ValueError, match="level"):
+        book_module.one_shot(-1)
+
+
 def test_when_the_best_bid_empties_levels_shift_and_orders_keep_their_price_and_place():
     # others: bid levels 1, 4, 6; ask levels 2, 5, 7. Our bid one tick behind the best, our
     # ask two ticks behind.
@@ -573,7 +596,7 @@ def test_params_must_be_book_params():
     (np.zeros((2, 1, 2), dtype=int), "shape"),
     (np.zeros((1, 2), dtype=int), "shape"),
     (np.full((1, 1, 2), 3), r"\[0, 2\]"),
-    (np.full((1, 1, 2), -3), r"\[0, 2\]"),
+    (np.full((1, 1, 2), -6), r"\[0, 2\]"),      # below one_shot(2) = -5
     (np.full((1, 1, 2), 0.5), "whole numbers"),
     (np.full((1, 1, 2), np.nan), "whole numbers"),
     (np.array([[["a", "b"]]]), "whole numbers"),
