@@ -170,3 +170,23 @@ class CompetitionAwarePolicy(DepthPolicy):
 
     def __repr__(self) -> str:
         return f"CompetitionAwarePolicy(gamma={self.gamma}, n_agents={self.n_agents})"
+
+
+def shared_flow_floor(*, gamma: float, sigma: float, A: float, k: float, T: float, dt: float,
+                      n_agents: int, Q: int, order_size: float = 1.0) -> float:
+    """The inside spread at which the marginal maker's edge equals its inventory-risk cost,
+    averaged over the session's decision times (price units, continuous prices).
+
+    The marginal maker holds no inventory and shares the flow with ``n_agents - 1`` rivals at
+    the inside level, so it values one more order with the GLFT value function of the
+    intensity ``A / n_agents`` (module docstring): its costs are ``c_b = ln(v_0 / v_1) / k``
+    and ``c_a = ln(v_0 / v_{-1}) / k``. Quoting tighter than ``c_b`` on the bid (``c_a`` on
+    the ask) loses more in inventory risk than the edge earns, so ``c_b + c_a`` is the
+    tightest inside spread it sustains; averaged over ``t_i = i dt``, i < T / dt. On a tick
+    grid the quotes, rounded away from the mid, rest on average half a tick deeper each.
+    """
+    table = GLFTQuoteTable.build(gamma=gamma * order_size, sigma=sigma, A=A / n_agents, k=k,
+                                 Q=Q, T=T, dt=dt)
+    markup = math.log1p(gamma * order_size / k) / (gamma * order_size)
+    cost = table.bid_depth[:-1, Q] + table.ask_depth[:-1, Q] - 2.0 * markup
+    return float(cost.mean())

@@ -89,8 +89,9 @@ def certainty_equivalent(pnl: np.ndarray, gamma: float) -> float:
 
 @dataclass(frozen=True)
 class BestResponse:
-    """Agent 0's certainty equivalent for each candidate offset with the rivals at
-    ``rival_offset``; ``best`` is the argmax (price units)."""
+    """Agent 0's certainty equivalent ``ce`` and mean PnL ``mean_pnl`` for each candidate
+    offset evaluated (``candidates``, sorted) with the rivals at ``rival_offset``; ``best`` is
+    the argmax (price units)."""
 
     rival_offset: float
     candidates: np.ndarray
@@ -107,7 +108,7 @@ class NashEquilibrium:
     ----------
     offset : float
         The fixed point ``theta*`` (price units), or the last offset of the iteration if it
-        did not converge.
+        did not converge (for a cycle: the first offset it returned to).
     converged : bool
         Whether ``BR(theta*) == theta*`` was reached.
     path : tuple of float
@@ -128,60 +129,111 @@ class NashEquilibrium:
         return OffsetPolicy.from_env(params, self.gamma, self.offset)
 
 
-def best_response(rival_offset: float, candidates: Sequence[float], *, params: MarketParams,
-                  n_agents: int, gamma: float, n_paths: int, seed: int,
-                  ce_gamma: float | None = None, chunk_size: int = 50_000) -> BestResponse:
-    """Agent 0's best offset among ``candidates`` with ``n_agents - 1`` rivals at
-    ``rival_offset``: one :func:`asmm_env.rollout.rollout` per candidate, all on the seed
-    ``seed`` (common random numbers); the CE is at ``ce_gamma`` (default ``gamma``)."""
+def _deviator_pnl(theta: float, rival_offset: float, *, params: MarketParams, n_agents: int,
+                  gamma: float, n_paths: int, seed: int) -> np.ndarray:
+    """Terminal PnL of agent 0 quoting ``theta`` among ``n_agents - 1`` rivals at
+    ``rival_offset`` (one rollout on ``seed``)."""
     from asmm_env.rollout import rollout
 
+    policies = [OffsetPolicy.from_env(params, gamma, theta),
+                *[OffsetPolicy.from_env(params, gamma, rival_offset)] * (n_agents - 1)]
+    result = rollout(policies, params, n_paths=n_paths, seed=seed)
+    return result.paths["terminal_pnl"].to_numpy()[::n_agents]
+
+
+def best_response(rival_offset: float, grid: Sequence[float], *, params: MarketParams,
+                  n_agents: int, gamma: float, n_paths: int, seed: int,
+                  ce_gamma: float | None = None, search: str = "climb") -> BestResponse:
+    """Agent 0's best offset on ``grid`` (price units) with ``n_agents - 1`` rivals at
+    ``rival_offset``, by its certainty equivalent at ``ce_gamma`` (default ``gamma``), every
+    candidate on the seed ``seed`` (common random numbers).
+
+    ``search="grid"`` evaluates every offset of the grid; ``"climb"`` (cheaper) starts from
+    the grid points next to the rivals' offset and extends the search one grid step at a
+    time beyond whichever end holds the best candidate, until the best is interior (or a
+    grid end): exact when the CE is unimodal in the offset, as it is in every map we drew
+    (:func:`best_response` with ``"grid"`` draws one).
+    """
     check_positive_int("n_agents", n_agents)
     check_positive("gamma", gamma)
+    if search not in ("climb", "grid"):
+        raise ValueError(f"search must be 'climb' or 'grid', got {search!r}")
     ce_gamma = gamma if ce_gamma is None else ce_gamma
-    candidates = np.asarray(sorted(set(float(c) for c in candidates)))
-    if candidates.size == 0:
-        raise ValueError("candidates must hold at least one offset, got none")
-    rivals = [OffsetPolicy.from_env(params, gamma, rival_offset)] * (n_agents - 1)
-    ce, mean = np.empty(candidates.size), np.empty(candidates.size)
-    for i, theta in enumerate(candidates):
-        result = rollout([OffsetPolicy.from_env(params, gamma, theta), *rivals], params,
-                         n_paths=n_paths, seed=seed, chunk_size=chunk_size)
-        pnl = result.paths["terminal_pnl"].to_numpy()[::n_agents]      # agent 0
-        ce[i], mean[i] = certainty_equivalent(pnl, ce_gamma), pnl.mean()
-    best = float(candidates[int(np.argmax(ce))])
-    return BestResponse(float(rival_offset), candidates, ce, mean, best)
+    grid = np.asarray(sorted(set(float(c) for c in grid)))
+    if grid.size == 0:
+        raise ValueError("grid must hold at least one offset, got none")
+    found: dict[int, tuple[float, float]] = {}
+
+    def evaluate(i: int) -> float:
+        if i not in found:
+            pnl = _deviator_pnl(float(grid[i]), rival_offset, params=params,
+                                n_agents=n_agents, gamma=gamma, n_paths=n_paths, seed=seed)
+            found[i] = (certainty_equivalent(pnl, ce_gamma), float(pnl.mean()))
+        return found[i][0]
+
+    if search == "grid":
+        for i in range(grid.size):
+            evaluate(i)
+    else:
+        centre = int(np.argmin(np.abs(grid - rival_offset)))
+        low, high = max(centre - 1, 0), min(centre + 1, grid.size - 1)
+        for i in range(low, high + 1):
+            evaluate(i)
+        while True:
+            best = max(found, key=lambda i: found[i][0])
+            if best == low and low > 0:
+                low -= 1
+                evaluate(low)
+            elif best == high and high < grid.size - 1:
+                high += 1
+                evaluate(high)
+            else:
+                break
+    index = np.array(sorted(found))
+    ce = np.array([found[i][0] for i in index])
+    mean = np.array([found[i][1] for i in index])
+    return BestResponse(float(rival_offset), grid[index], ce, mean,
+                        float(grid[index[int(np.argmax(ce))]]))
 
 
-def symmetric_nash(params: MarketParams, n_agents: int, gamma: float, offsets: Sequence[float],
+def symmetric_nash(params: MarketParams, n_agents: int, gamma: float, grid: Sequence[float],
                    *, n_paths: int, seed: int, start: float = 0.0, max_iterations: int = 12,
-                   ce_gamma: float | None = None) -> NashEquilibrium:
-    """Iterated best response over the grid ``offsets`` (price units), from ``start`` (which
-    must be on the grid), until a fixed point, a cycle or ``max_iterations``.
+                   ce_gamma: float | None = None, search: str = "climb") -> NashEquilibrium:
+    """Iterated best response ``theta_{j+1} = BR(theta_j)`` over the offsets ``grid`` (price
+    units), from the grid point nearest ``start``, until a fixed point, a cycle or
+    ``max_iterations`` best responses (:func:`best_response` for ``search`` and the seeds).
 
-    With ``n_agents = 1`` the best response does not depend on a rival: the lone maker's best
-    offset is the fixed point at once.
+    With ``n_agents = 1`` there is no rival: the lone maker's best offset is the fixed point
+    at once.
+
+    Examples
+    --------
+    >>> from asmm_env import MarketParams
+    >>> params = MarketParams(T=0.2, tick_size=0.05)
+    >>> eq = symmetric_nash(params, 2, 0.1, [-0.6, -0.4, -0.2, 0.0], n_paths=200,
+    ...                     seed=1)  # doctest: +SKIP
+    >>> eq.converged, eq.offset < 0  # doctest: +SKIP
+    (True, True)
     """
-    grid = np.asarray(sorted(set(float(o) for o in offsets)))
+    values = np.asarray(sorted(set(float(o) for o in grid)))
+    if values.size == 0:
+        raise ValueError("grid must hold at least one offset, got none")
     check_positive_int("max_iterations", max_iterations)
-    if not np.any(np.isclose(grid, start)):
-        raise ValueError(f"start must be one of the offsets {grid.tolist()}, got {start!r}")
-    theta = float(grid[np.argmin(np.abs(grid - start))])
+    theta = float(values[np.argmin(np.abs(values - start))])
     path, responses = [theta], {}
     for _ in range(max_iterations):
-        response = best_response(theta, grid, params=params, n_agents=n_agents, gamma=gamma,
-                                 n_paths=n_paths, seed=seed, ce_gamma=ce_gamma)
+        response = best_response(theta, values, params=params, n_agents=n_agents,
+                                 gamma=gamma, n_paths=n_paths, seed=seed, ce_gamma=ce_gamma,
+                                 search=search)
         responses[theta] = response
-        if response.best == theta or n_agents == 1:
-            theta = response.best
-            converged = response.best == path[-1] or n_agents == 1
-            if n_agents == 1 and theta != path[-1]:
-                path.append(theta)
-            return NashEquilibrium(n_agents, gamma, theta, converged, tuple(path), responses)
-        if response.best in path:                     # a cycle: no pure fixed point here
-            path.append(response.best)
-            return NashEquilibrium(n_agents, gamma, response.best, False, tuple(path),
+        if n_agents == 1 or response.best == theta:
+            if response.best != theta:
+                path.append(response.best)
+            return NashEquilibrium(n_agents, gamma, response.best, True, tuple(path),
                                    responses)
+        cycle = response.best in path
+        path.append(response.best)
         theta = response.best
-        path.append(theta)
+        if cycle:                              # no pure fixed point on this path
+            return NashEquilibrium(n_agents, gamma, theta, False, tuple(path), responses)
     return NashEquilibrium(n_agents, gamma, theta, False, tuple(path), responses)
