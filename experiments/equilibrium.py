@@ -48,6 +48,7 @@ session; CE at ``gamma``; fill share of the busiest maker on a path.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -102,7 +103,7 @@ class Settings:
     offsets : the Nash family's grid of offsets, price units (including 0, the AS quotes).
     nash_paths, nash_max_iterations : paths per best-response candidate; best responses.
     map_agents, map_offsets : the N whose best-response map is drawn over these rivals'
-        offsets (when that N is run).
+        offsets (when that N is run; not in ``--quick``).
     ladder_agents, gamma_min, gamma_max : the heterogeneous ladder (>= 2 agents).
     floor_tolerance : price units; the inside spread "is at the floor" within it.
     zero_profit_share : industry profit "goes to zero" below this share of a lone maker's.
@@ -135,8 +136,8 @@ class Settings:
     risk_remains_share: float = 0.1
     sharpe_tolerance: float = 0.25
     robustness_paths: float = 0.25
-    quick_agent_counts: tuple[int, ...] = (1, 3)
-    quick_nash_iterations: int = 2
+    quick_agent_counts: tuple[int, ...] = (1, 2)
+    quick_nash_iterations: int = 1
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "max_inventory", "gamma", "gamma_min", "floor_tolerance",
@@ -169,6 +170,7 @@ class Settings:
 
 
 # --- simulation ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
 def predicted_floor(params: MarketParams, settings: Settings, n_agents: int) -> float:
     """The shared-flow floor on the grid, price units (module docstring)."""
     return shared_flow_floor(gamma=settings.gamma, sigma=params.sigma, A=params.A, k=params.k,
@@ -190,6 +192,7 @@ class Equilibrium:
         self.counts = settings.quick_agent_counts if ctx.quick else settings.agent_counts
         self.nash_iterations = (settings.quick_nash_iterations if ctx.quick
                                 else settings.nash_max_iterations)
+        self.draw_map = not ctx.quick
         self.nash: dict[int, NashEquilibrium] = {}
         self.br_map: dict[float, BestResponse] = {}
         self._cells: dict[tuple, Cell] = {}
@@ -203,7 +206,7 @@ class Equilibrium:
                                           start=start, max_iterations=self.nash_iterations)
             start = self.nash[n].offset
         n = s.map_agents
-        if n in self.nash:
+        if n in self.nash and self.draw_map:
             self.br_map = dict(self.nash[n].responses)
             for rival in s.map_offsets:
                 if not any(abs(rival - r) < 1e-9 for r in self.br_map):
@@ -398,9 +401,9 @@ def run(ctx: Context, settings: Settings) -> None:
 
     ctx.finding("spread_compression", claim=8,
                 statistic=f"inside spread, Nash N = {n_max} minus N = 1 (paired)",
-                statement=(f"In the symmetric Nash equilibrium {n_max} makers quote an inside "
-                           "spread {value:.3f} [{ci_low:.3f}, {ci_high:.3f}] away from a lone "
-                           "maker's."),
+                statement=(f"In the symmetric Nash equilibrium the inside spread of {n_max} "
+                           "makers minus a lone maker's is {value:.3f} [{ci_low:.3f}, "
+                           "{ci_high:.3f}]."),
                 rule=Below(0.0), unit="price units", section="equilibrium_spread",
                 estimate=lambda v: nash_change(eq, v, "inside"), **checks)
     ctx.finding("profit_erosion", claim=8,
@@ -411,9 +414,9 @@ def run(ctx: Context, settings: Settings) -> None:
                 estimate=lambda v: nash_change(eq, v, "profit"), **checks)
     ctx.finding("spread_at_floor",
                 statistic=f"Nash inside spread minus predicted floor, N = {n_max}",
-                statement=(f"At N = {n_max} the equilibrium inside spread lies {{value:.3f}} "
-                           "[{ci_low:.3f}, {ci_high:.3f}] above the predicted floor "
-                           "(the marginal maker's shared-flow inventory-risk cost)."),
+                statement=(f"At N = {n_max} the equilibrium inside spread minus the predicted "
+                           "floor (the marginal maker's shared-flow inventory-risk cost) is "
+                           "{value:.3f} [{ci_low:.3f}, {ci_high:.3f}]."),
                 rule=Near(0.0, s.floor_tolerance), unit="price units",
                 section="equilibrium_spread", estimate=lambda v: floor_gap(eq, v), **checks)
     ctx.finding("profit_vanishes", claim=9,

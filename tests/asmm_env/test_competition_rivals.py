@@ -113,3 +113,18 @@ def test_the_runner_refuses_rival_observing_policies_on_the_order_book():
                             action_map=params.action_map)
     with pytest.raises(TypeError, match="observes its rivals"):
         rollout([policy, policy], params, n_paths=2, seed=1)
+
+
+def test_the_pettingzoo_face_puts_every_quote_on_the_tick_grid():
+    env = competition_v0.parallel_env(n_agents=3, params=SHORT.replace(tick_size=0.05),
+                                      observe_rivals=True)
+    policies = [UndercutPolicy.from_env(env, 0.1), AvellanedaStoikovPolicy.from_env(env, 0.1),
+                AvellanedaStoikovPolicy.from_env(env, 0.3)]
+    obs, _ = env.reset(seed=2)
+    for _ in range(10):
+        mid = obs["maker_0"][0]
+        obs, _, _, _, infos = env.step({a: policies[i].act(obs[a])
+                                        for i, a in enumerate(env.possible_agents)})
+        for agent in env.possible_agents:
+            for price in (mid - infos[agent]["bid_depth"], mid + infos[agent]["ask_depth"]):
+                assert abs(price / 0.05 - round(price / 0.05)) < 1e-6

@@ -108,16 +108,17 @@ def test_equilibrium_table_has_the_required_columns_for_every_policy_and_n(resul
     assert list(floor["n_agents"]) == [1, 2] and floor["predicted_floor"].is_monotonic_increasing
 
 
-def test_the_nash_table_holds_the_map_and_the_fixed_points(results):
-    nash = pd.read_csv(results / "tables" / "equilibrium_nash.csv")
-    floor = pd.read_csv(results / "tables" / "equilibrium_floor.csv")
-    mapped = nash[nash["n_agents"] == 2]["rival_offset"].unique()
-    assert {-0.6, 0.0} <= set(np.round(mapped, 10))
+def _check_fixed_points(nash: pd.DataFrame, floor: pd.DataFrame) -> None:
     for row in floor.itertuples():
         if row.nash_converged:
             at = nash[(nash["n_agents"] == row.n_agents) & np.isclose(nash["rival_offset"],
                                                                          row.nash_offset)]
             assert at.loc[at["best"], "offset"].item() == pytest.approx(row.nash_offset)
+
+
+def test_the_nash_table_holds_the_fixed_points(results):
+    _check_fixed_points(pd.read_csv(results / "tables" / "equilibrium_nash.csv"),
+                        pd.read_csv(results / "tables" / "equilibrium_floor.csv"))
 
 
 @pytest.mark.slow
@@ -136,6 +137,10 @@ def test_findings_test_claims_8_and_9_with_robustness_checks(tmp_path, cli, conf
     assert f.loc[decided, "seeds"].str.split().map(len).eq(3).all()
     table = pd.read_csv(tmp_path / "tables" / "equilibrium.csv")
     assert sorted(table["n_agents"].unique()) == [1, 2, 4]
+    nash = pd.read_csv(tmp_path / "tables" / "equilibrium_nash.csv")
+    mapped = nash[nash["n_agents"] == 2]["rival_offset"].unique()
+    assert {-0.6, 0.0} <= set(np.round(mapped, 10))            # the best-response map
+    _check_fixed_points(nash, pd.read_csv(tmp_path / "tables" / "equilibrium_floor.csv"))
 
 
 def test_quick_findings_have_no_robustness_checks(results):
