@@ -21,10 +21,11 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q $(ARGS)
 
+# Speed and memory against the references in ../shared/bench (ARGS=--quick: under a minute).
 bench: $(VENV)/.installed
-	$(PY) benchmarks/bench_core.py
-	$(PY) benchmarks/bench_lob.py
-	$(PY) benchmarks/bench_memory.py
+	$(PY) benchmarks/bench_core.py $(ARGS)
+	$(PY) benchmarks/bench_lob.py $(ARGS)
+	$(PY) benchmarks/bench_memory.py $(ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -50,7 +50,8 @@ Each agent sees the observation of the single-agent env for its own inventory,
 `asmm_env.spaces.observations`, so any `baselines` policy drives any agent. With
 `observe_rivals=True` it also sees the book's best rival quotes: the smallest bid and ask
 depths among the quotes the *other* agents posted at the previous step (on the tick grid;
-`max_depth` where no rival posts, e.g. at the first step), which the strategic policies
+`asmm_env.spaces.no_rival_depth(params)`, a depth that never fills, where no rival posts,
+e.g. at the first step), which the strategic policies
 (`baselines.UndercutPolicy`, `baselines.CompetitionAwarePolicy`) need; the other policies
 read the first three entries only, so any agent can run any policy:
 
@@ -59,8 +60,8 @@ read the first three entries only, so any agent can run any policy:
 | 0   | mid             | price units | s0 -/+ 100 sd of the episode's mid move |
 | 1   | inventory       | shares      | -/+ max_inventory, or the most it moves |
 | 2   | time_remaining  | time units  | [0, T]                                  |
-| 3   | rival_bid_depth | price units | [min_depth, max_depth] (observe_rivals) |
-| 4   | rival_ask_depth | price units | [min_depth, max_depth] (observe_rivals) |
+| 3   | rival_bid_depth | price units | -/+ no_rival_depth (observe_rivals)     |
+| 4   | rival_ask_depth | price units | -/+ no_rival_depth (observe_rivals)     |
 
 A rival's quote is shown at the depth it was posted at (its distance from the mid then):
 makers re-centre their quotes on the mid, so its depth, not its stale price, is what it is
@@ -199,7 +200,8 @@ class CompetitionEnv(ParallelFace):
                              f"{self.observe_rivals!r}")
         self.params = params
         self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
-                             fill_model=options.get("fill_model"))
+                             fill_model=options.get("fill_model"),
+                             engine=options.get("engine", "auto"))
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])
@@ -229,7 +231,8 @@ class CompetitionEnv(ParallelFace):
         posted = depths if allowed is None else np.where(allowed, depths, np.inf)
         self._posted = posted
         self._last = {"depths": depths[0], "volume": volume[0].copy(),
-                      "inside_spread": float(posted[0].min(axis=0).sum())}
+                      "inside_spread": float(posted[0].min(axis=0).sum()),
+                      "rows": (depths[0].tolist(), volume[0].tolist())}
 
     def state(self) -> np.ndarray:
         """``(mid, inventory of every agent, time_remaining)``, shape ``(n_agents + 2,)``."""
@@ -260,10 +263,10 @@ class CompetitionEnv(ParallelFace):
         return obs
 
     def _last_info(self, i: int) -> dict[str, float]:
-        bid, ask = map(float, self._last["depths"][i])
-        bid_filled, ask_filled = map(float, self._last["volume"][i])
-        return {"bid_depth": bid, "ask_depth": ask, "bid_filled": bid_filled,
-                "ask_filled": ask_filled, "inside_spread": self._last["inside_spread"]}
+        depths, volume = self._last["rows"]
+        return {"bid_depth": depths[i][0], "ask_depth": depths[i][1],
+                "bid_filled": volume[i][0], "ask_filled": volume[i][1],
+                "inside_spread": self._last["inside_spread"]}
 
 
 raw_env = CompetitionEnv

@@ -12,15 +12,27 @@ only on the seed and the path's index.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from asmm_env.fills import FillModel, build_fill_model
+from asmm_env import _kernel
+from asmm_env.fills import (
+    _PRICE_RTOL,
+    FillModel,
+    IndependentFills,
+    OrderFlow,
+    QueueFills,
+    build_fill_model,
+)
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
-from asmm_env.streams import RandomStreams
+from asmm_env.streams import _LOOP_MAX_RATE, RandomStreams
+from asmm_env.validation import check_choice
+
+ENGINES = ("auto", "numpy", "numba")
 
 
 class EpisodeClock:
@@ -62,11 +74,16 @@ class Market(EpisodeClock):
     block_paths : int, optional
         Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``; see
         :mod:`asmm_env.streams`, which defines what a seed fixes).
+    engine : {"auto", "numpy", "numba"}
+        ``"numba"`` runs the fills and the ledger of a step in compiled passes
+        (:mod:`asmm_env._kernel`, the optional extra ``fast``) with the same bytes as numpy;
+        ``"auto"`` uses them when numba is installed and they apply (the built-in fill
+        models), else numpy.
     """
 
     def __init__(self, params: MarketParams, n_paths: int = 1, n_agents: int = 1, *,
                  price_model: PriceModel | None = None, fill_model: FillModel | None = None,
-                 block_paths: int | None = None):
+                 block_paths: int | None = None, engine: str = "auto"):
         if not isinstance(params, MarketParams):
             raise TypeError(f"params must be a MarketParams, got {type(params).__name__}")
         for name, value in (("n_paths", n_paths), ("n_agents", n_agents)):
@@ -94,6 +111,29 @@ class Market(EpisodeClock):
         self.last_fills = self.last_volume
         self.streams: RandomStreams | None = None
         self._bounded = params.max_inventory is not None
+        check_choice("engine", engine, ENGINES)
+        self.engine = engine
+        self._compiled = self._use_compiled(engine)
+
+    def _use_compiled(self, engine: str) -> bool:
+        if engine == "numpy":
+            return False
+        model = self.fill_model
+        # Exactly the built-in classes: a subclass (of the model or of its flow) may change
+        # what the compiled passes hard-code.
+        applies = ((type(model) is QueueFills
+                    or (type(model) is IndependentFills and self.n_agents == 1))
+                   and type(model.flow) is OrderFlow
+                   and model.flow.A * self.params.dt * 2.0 <= _LOOP_MAX_RATE)
+        if engine == "numba":
+            if not _kernel.available():
+                raise ValueError("engine must be 'auto' or 'numpy' here: the compiled step "
+                                 "needs numba (pip install asmm_env[fast]), got 'numba'")
+            if not applies:
+                raise ValueError("engine must be 'auto' or 'numpy' for this market: the "
+                                 "compiled step serves the built-in fill models (QueueFills; "
+                                 "IndependentFills of one agent), got 'numba'")
+        return applies and _kernel.available()
 
     def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
         """Start a new episode on every path.
@@ -156,9 +196,14 @@ class Market(EpisodeClock):
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
         p = self.params
+        if getattr(depths, "shape", None) != self.last_fills.shape:
+            raise ValueError(f"depths must have shape (n_paths, n_agents, 2) = "
+                             f"{self.last_fills.shape}, got {np.shape(depths)}")
         old_mid = self.mid
         depths = self.on_grid(depths)
         dS = self.price_model.increment(old_mid, p.dt)
+        if self._compiled:
+            return self._compiled_step(old_mid, depths, dS)
         fills = self.fill_model.fill(old_mid, depths, self.capacity(), dS, p.dt)
         self.ledger.record_fills(old_mid, depths, fills)
         volume = fills * p.order_size if p.order_size != 1.0 else fills
@@ -172,6 +217,57 @@ class Market(EpisodeClock):
         self.ledger.record_move(old_mid, self.mid)
         if p.liquidation_cost and self.done:
             self.ledger.liquidate(p.liquidation_cost)
+        self.last_volume, self.last_fills = volume, fills
+        return volume
+
+    def _compiled_step(self, old_mid: np.ndarray, depths: np.ndarray,
+                       dS: np.ndarray) -> np.ndarray:
+        """The rest of :meth:`step` in compiled passes (:mod:`asmm_env._kernel`): the same
+        operations as the numpy fill model and ledger, so the same bytes."""
+        p, led, model = self.params, self.ledger, self.fill_model
+        n, a = self.n_paths, self.n_agents
+        capacity = self.capacity()
+        bounded = capacity is not None
+        if isinstance(model, QueueFills):
+            flow = model.flow
+            u = flow.draw()
+            log_rate = math.log(flow.A * p.dt)
+            rule = _kernel.RULES[flow.rule]
+            if a == 1:
+                fills = _kernel.counts(depths[:, 0, :], u, dS,
+                                       capacity[:, 0, :] if bounded else u, bounded, log_rate,
+                                       flow.k, flow.toxicity, rule).reshape(n, 1, 2)
+            else:
+                tie = model._tie.next()
+                model.priority = model.priority.copy()
+                rest = model._rest_price.copy()
+                fills = _kernel.allocate(old_mid, depths, capacity if bounded else depths,
+                                         bounded, u, tie, dS, log_rate, flow.k, flow.toxicity,
+                                         rule, float(model._t), rest, model.priority,
+                                         _PRICE_RTOL)
+                model._rest_price = rest
+            model._t += 1
+        else:                                     # IndependentFills of one agent
+            flow = model._flows[0]
+            fills = _kernel.counts(depths[:, 0, :], flow.draw(), dS,
+                                   capacity[:, 0, :] if bounded else depths[:, 0, :], bounded,
+                                   math.log(flow.A * p.dt), flow.k, flow.toxicity,
+                                   _kernel.RULES[flow.rule]).reshape(n, 1, 2)
+        volume = fills * p.order_size if p.order_size != 1.0 else fills
+        net_bought = (volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
+                      if p.impact and a > 1 else volume[:, 0, 0] - volume[:, 0, 1])
+        slot = led._step % led.horizon
+        (led.cash, led.inventory, led.spread_capture, led.fees, led.fills, led.volume,
+         led.max_abs_inventory, led._recent, led.inventory_pnl, led.adverse_selection,
+         self.mid) = _kernel.book(
+            old_mid, dS, depths, fills, led.order_size, led.fee, p.impact, net_bought,
+            led._recent, led._recent_net[slot], led.cash, led.inventory, led.spread_capture,
+            led.fees, led.fills, led.volume, led.max_abs_inventory, led.inventory_pnl,
+            led.adverse_selection, bool(fills.any()))
+        led._step += 1
+        self.step_index += 1
+        if p.liquidation_cost and self.done:
+            led.liquidate(p.liquidation_cost)
         self.last_volume, self.last_fills = volume, fills
         return volume
 

@@ -8,7 +8,6 @@ an error names the field, the value and its allowed range.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from asmm_env.actions import ActionMap
@@ -86,10 +85,17 @@ class MarketParams:
         ``dv = kappa (sigma^2 - v) dt + vol_of_vol sqrt(v) dW'``.
     vol_mean_reversion : float
         kappa above, per unit time (> 0).
-    min_depth, max_depth : float or None
-        The depths (price units) that actions -1 and +1 stand for (see ``action_map``);
-        ``None`` gives ``max_depth = 10 sigma sqrt(T) + 10 / k`` (a quote that deep
-        essentially never fills) and ``min_depth = -max_depth``.
+    min_depth : float or None
+        The depth (price units) action -1 stands for (see ``action_map``; default ``-1 / k``).
+    max_depth : float or None
+        The depth (price units) action +1 stands for. ``None`` for both gives
+        ``[-1 / k, 3 / k]``: action 0 is the depth ``1 / k`` a risk-neutral
+        maker quotes (the AS quote as gamma -> 0), and the range spans the depths where fills
+        happen (``A exp(-k delta)`` falls by ``e^-2`` from the centre to ``3 / k``; through the
+        mid every order fills a quote, so deeper than ``-1 / k`` only worsens the price).
+        With it Stable-Baselines3's PPO learns to quote profitably in a short run (see
+        ``examples/train_ppo.py``). Any depths stay reachable: set both, e.g.
+        ``max_depth = 10 sigma sqrt(T) + 10 / k`` for quotes that essentially never fill.
     tick_size : float
         Price grid, price units (>= 0; 0 is the continuous model). Quotes are rounded away
         from the mid onto the grid (a bid down, an ask up), so makers at one grid price share
@@ -146,12 +152,14 @@ class MarketParams:
                     f"[{-self.max_inventory}, {self.max_inventory}], got {self.q0!r}"
                 )
         if self.max_depth is not None:
-            check_positive("max_depth", self.max_depth)
+            check_finite("max_depth", self.max_depth)
         if self.min_depth is not None:
             check_finite("min_depth", self.min_depth)
-            if self.min_depth >= self.depth_bound:
-                raise ValueError(f"min_depth must be < max_depth = {self.depth_bound!r}, got "
-                                 f"{self.min_depth!r}")
+        low, high = self._depth_range()
+        if low >= high and self.min_depth is not None:
+            raise ValueError(f"min_depth must be < max_depth = {high!r}, got {low!r}")
+        if low >= high:
+            raise ValueError(f"max_depth must be > min_depth = {low!r}, got {high!r}")
         check_whole_steps(self.T, self.dt)
         if self.vol_of_vol > 0 and self.price_dynamics != "gaussian":
             raise ValueError(
@@ -170,13 +178,16 @@ class MarketParams:
         """The deepest quote an action reaches, price units (``max_depth``)."""
         if self.max_depth is not None:
             return float(self.max_depth)
-        return 10.0 * self.sigma * math.sqrt(self.T) + 10.0 / self.k
+        return 3.0 / self.k
 
     @property
     def action_map(self) -> ActionMap:
         """Actions in [-1, 1] to depths in ``[min_depth, max_depth]`` (price units)."""
-        high = self.depth_bound
-        return ActionMap(-high if self.min_depth is None else float(self.min_depth), high)
+        return ActionMap(*self._depth_range())
+
+    def _depth_range(self) -> tuple[float, float]:
+        low = -1.0 / self.k if self.min_depth is None else float(self.min_depth)
+        return low, self.depth_bound
 
     def replace(self, **changes) -> MarketParams:
         """A copy with some fields changed (validated again)."""
@@ -187,8 +198,8 @@ class MarketParams:
         """Build from keyword arguments, naming any unknown one in the error."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(kwargs) - fields)
-        if "fill_rule" in unknown:
-            raise TypeError("unknown market parameter 'fill_rule': it is now "
+        if "fill_probability" in unknown:
+            raise TypeError("unknown market parameter 'fill_probability': it is now "
                             f"'fill_rule', one of {FILL_RULES}")
         if unknown:
             raise TypeError(f"unknown market parameter(s) {unknown}; known: {sorted(fields)}")

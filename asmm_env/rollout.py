@@ -212,15 +212,17 @@ class _BookDriver(_Driver):
 
 
 def policy_depths(policy: Any, obs: np.ndarray, n: int, action_map: ActionMap) -> np.ndarray:
-    """The depths (n, 2) an env with ``action_map`` applies for ``policy``'s action on
-    ``obs``: a depth policy's own depths clipped to the map's range when it uses the same map
-    (no normalising round trip; the same numbers up to rounding), else the action mapped."""
-    if callable(getattr(policy, "depths", None)) and policy.action_map == action_map:
+    """The depths (n, 2) a policy quotes on ``obs``: a depth policy's own depths (the formula,
+    exactly: no normalising round trip and no clipping), else its action mapped by the
+    market's ``action_map`` (clipped to ``[min_depth, max_depth]``, as an env applies it).
+    So an env and the runner agree wherever a depth policy's quotes lie inside the env's
+    depth range; the runner evaluates the policy itself where they do not."""
+    if callable(getattr(policy, "depths", None)):
         bid, ask = policy.depths(obs)
         depths = np.empty((n, 2))
         depths[:, 0] = bid
         depths[:, 1] = ask
-        return action_map.clip(depths)
+        return depths
     return action_map.to_depths(policy.act(obs), n)
 
 

@@ -27,7 +27,7 @@ def observation_space(params: MarketParams, rivals: bool = False) -> spaces.Box:
     (``N ~ Poisson(A T)``: its mean plus 100 standard deviations plus 100), and at most one a
     step with the one-order rules; the mid bound is a band of 100 standard deviations of its
     move over the episode. ``rivals=True``: two more entries, the best rival quotes
-    (:func:`rival_observations`), within the actions' depths ``[min_depth, max_depth]``."""
+    (:func:`rival_observations`), within ``-/+`` :func:`no_rival_depth`."""
     orders = params.A * params.T
     orders = orders + 100.0 * np.sqrt(orders) + 100.0
     if params.fill_rule != "poisson":
@@ -44,9 +44,9 @@ def observation_space(params: MarketParams, rivals: bool = False) -> spaces.Box:
     low = np.array([low_mid, -q_bound, 0.0])
     high = np.array([high_mid, q_bound, params.T])
     if rivals:
-        action_map = params.action_map
-        low = np.concatenate([low, [action_map.low] * 2])
-        high = np.concatenate([high, [action_map.high] * 2])
+        bound = no_rival_depth(params)
+        low = np.concatenate([low, [-bound] * 2])
+        high = np.concatenate([high, [bound] * 2])
     return spaces.Box(low=low, high=high, dtype=np.float64)
 
 
@@ -98,20 +98,26 @@ def best_rival_depths(posted: np.ndarray) -> np.ndarray:
     return np.where(is_leader, second[:, None, :], first[:, None, :])
 
 
+def no_rival_depth(params: MarketParams) -> float:
+    """The depth a side without a rival quote reads as, and the bound of the rival entries of
+    the observation, price units: ``max(max_depth, 10 sigma sqrt(T) + 10 / k)``, a quote so
+    deep that it essentially never fills (so a policy undercutting it quotes its own depth)."""
+    return max(params.depth_bound, 10.0 * params.sigma * np.sqrt(params.T) + 10.0 / params.k)
+
+
 def rival_observations(obs: np.ndarray, rival_depths: np.ndarray, params: MarketParams
                        ) -> np.ndarray:
     """Observations ``(n, 3)`` extended with one agent's best rival quotes ``(n, 2)`` (from
     :func:`best_rival_depths`): ``(mid, inventory, time_remaining, rival_bid_depth,
     rival_ask_depth)``, shape ``(n, 5)``.
 
-    A side without a rival quote reads ``params.depth_bound`` (the deepest quote an action
-    reaches: a quote there essentially never fills), and every rival depth is clipped to the
-    actions' range ``[min_depth, max_depth]`` (:attr:`MarketParams.action_map`), so the
-    observation stays inside :func:`observation_space` with ``rivals=True``.
+    A side without a rival quote reads :func:`no_rival_depth`, and every rival depth is
+    clipped to ``[-no_rival_depth, no_rival_depth]``, so the observation stays inside
+    :func:`observation_space` with ``rivals=True``.
     """
-    action_map = params.action_map
+    bound = no_rival_depth(params)
     out = np.empty((obs.shape[0], 5))
     out[:, :3] = obs
-    out[:, 3:] = np.clip(np.where(np.isfinite(rival_depths), rival_depths, action_map.high),
-                         action_map.low, action_map.high)
+    out[:, 3:] = np.clip(np.where(np.isfinite(rival_depths), rival_depths, bound), -bound,
+                         bound)
     return out

@@ -106,7 +106,6 @@ class RandomStreams:
         self.n_paths, self.block_paths = int(n_paths), int(block_paths)
         self.first_block = int(first_block)
         self.n_blocks = -(-self.n_paths // self.block_paths)
-        self._step_bits: dict[tuple[int, int, int], tuple[np.random.PCG64, dict]] = {}
 
     def block_generator(self, stream: str, block: int, index: int = 0) -> np.random.Generator:
         """The generator of ``stream`` on local block ``block`` (0-based within this run);
@@ -119,17 +118,17 @@ class RandomStreams:
 
     def step_generator(self, stream: str, block: int, step: int) -> np.random.Generator:
         """A generator for ``stream`` on local block ``block`` used only within decision step
-        ``step`` (>= -1; -1 for the draws at reset): the block's stream jumped ahead by
-        ``(step + 1) * 2**64`` draws, so the variates of a step do not depend on how many the
-        previous steps used (event-driven sources, e.g. the order book)."""
-        key = (STREAMS[stream], block, 0)
-        if key not in self._step_bits:
-            bits = self.block_generator(stream, block).bit_generator
-            self._step_bits[key] = (bits, bits.state)
-        bits, base = self._step_bits[key]
-        bits.state = base
-        bits.advance((step + 1) << 64)
-        return np.random.Generator(bits)
+        ``step`` (>= -1; -1 for the draws at reset), seeded by its own ``SeedSequence``
+        (spawn key ``(block, stream, 0, step + 1)``): the variates of a step do not depend on
+        how many the other steps used (event-driven sources, e.g. the order book), and the
+        steps' streams are statistically independent. (Jumping one PCG64 ahead by ``2**64``
+        draws per step would be cheaper, but it leaves the low half of the 128-bit state as
+        it was, so draws at one position correlate from step to step.)"""
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < -1:
+            raise ValueError(f"step must be an integer >= -1, got {step!r}")
+        spawn = (*self.spawn_prefix, self.first_block + block, STREAMS[stream], 0, int(step) + 1)
+        return np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence(self.entropy, spawn_key=spawn)))
 
     def block_slices(self) -> list[tuple[int, slice, int]]:
         """``(block, paths, width)`` per block: the local block index, the slice of this
@@ -186,13 +185,17 @@ class Source:
 
     def _refill(self) -> None:
         depth, buf = self._depth, self._buffer
-        if len(self._blocks) == 1 and self._blocks[0][2] == self._width and \
-                self.kind != "poisson":
+        in_place = self.kind != "poisson"
+        if len(self._blocks) == 1 and self._blocks[0][2] == self._width and in_place:
             self._draw(self._gens[0], buf.shape, out=buf)        # one full block: in place
         else:
             for gen, (_, paths, width) in zip(self._gens, self._blocks, strict=True):
-                draws = self._draw(gen, (depth, self._width, *self.shape))
-                buf[:, paths] = draws[:, :width]
+                if depth == 1 and width == self._width and in_place:
+                    # One step at a time: a full block's rows are a contiguous slice.
+                    self._draw(gen, (self._width, *self.shape), out=buf[0, paths])
+                else:
+                    draws = self._draw(gen, (depth, self._width, *self.shape))
+                    buf[:, paths] = draws[:, :width]
         self._next = 0
 
     def next(self) -> np.ndarray:

@@ -127,6 +127,8 @@ class CompetitionAwarePolicy(DepthPolicy):
                                           A=A / self.n_agents, k=k, Q=Q, T=T, dt=dt)
         self.Q = self.table.Q
         self.markup = math.log1p(self._gamma_order / k) / self._gamma_order
+        # No quote at the inventory bound: a depth that never fills, as GLFTPolicy.
+        self.no_quote_depth = max(self.action_map.high, 30.0 / k)
 
     @classmethod
     def from_env(cls, env: Any, gamma: float, n_agents: int, Q: int | None = None, *,
@@ -164,9 +166,8 @@ class CompetitionAwarePolicy(DepthPolicy):
             with np.errstate(invalid="ignore", over="ignore"):
                 bid = np.where(np.isfinite(bid), self._reply(bid, observation[..., 3]), bid)
                 ask = np.where(np.isfinite(ask), self._reply(ask, observation[..., 4]), ask)
-        # No quote at the inventory bound: the deepest allowed quote.
-        deepest = self.action_map.high
-        return np.where(np.isfinite(bid), bid, deepest), np.where(np.isfinite(ask), ask, deepest)
+        far = self.no_quote_depth
+        return np.where(np.isfinite(bid), bid, far), np.where(np.isfinite(ask), ask, far)
 
     def __repr__(self) -> str:
         return f"CompetitionAwarePolicy(gamma={self.gamma}, n_agents={self.n_agents})"

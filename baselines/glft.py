@@ -59,14 +59,14 @@ def _inventory_bound(Q: Any, p: MarketParams | BookParams) -> int:
         logger.warning("GLFT policy with Q=%d on an order book, which has no inventory bound: "
                        "at q = +Q (-Q) the policy quotes the deepest level", Q)
     elif max_inventory is None:
-        # Without the market's bound, "no quote" is a quote at the deepest depth: expected
-        # fills there over a whole session, A exp(-k depth) T, say whether that matters.
+        # Without the market's bound, "no quote" through an env is a quote at its deepest
+        # depth: expected fills there over a whole session, A exp(-k depth) T.
         leak = p.A * math.exp(-p.k * p.action_map.high) * p.T
         logger.log(logging.WARNING if leak > _LEAK_TOLERANCE else logging.DEBUG,
-                   "GLFT policy with Q=%d on an env without max_inventory: at q = +Q (-Q) the "
-                   "policy bids (asks) at the deepest depth, where a quote held all session fills "
-                   "%.2g times on average; max_inventory = Q * order_size makes the market "
-                   "enforce the bound", Q, leak)
+                   "GLFT policy with Q=%d on a market without max_inventory: through an env, "
+                   "at q = +Q (-Q) the policy bids (asks) at the env's deepest depth, where a "
+                   "quote held all session fills %.2g times on average; max_inventory = "
+                   "Q * order_size makes the market enforce the bound", Q, leak)
     elif not math.isclose(max_inventory, Q * order_size, rel_tol=1e-9):
         logger.warning("GLFT policy with Q=%d orders on an env with max_inventory=%g shares "
                        "(order_size %g): the quotes are optimal only for max_inventory = "
@@ -84,12 +84,13 @@ class GLFTPolicy(DepthPolicy):
     (:class:`~asmm_env.analytic.glft.GLFTQuoteTable`); :meth:`depths` is then a vectorised
     table lookup (no Python loop over paths).
 
-    At q = +Q there is no bid and at q = -Q no ask: the policy returns the deepest allowed
-    depth there, ``action_map.high`` (action +1.0). The env must be run with
-    ``max_inventory = Q * order_size`` so that the market itself forbids those fills (a quote
-    that deep still fills with probability ``~ A exp(-k depth_bound) dt``, 1e-18 at
-    the AS 2008 parameters, in an unbounded market). Inventories beyond [-Q, Q] are looked up
-    at the nearest bound.
+    At q = +Q there is no bid and at q = -Q no ask: the policy returns ``no_quote_depth``
+    there, ``max(action_map.high, 30 / k)``: a depth that never fills (rate ``A e^-30``) for
+    the Monte Carlo runner, which takes a depth policy's depths as they are, and action +1
+    (the deepest depth an env's actions reach) through an env. Run the market with
+    ``max_inventory = Q * order_size`` so that the market itself forbids those fills: an
+    env's deepest depth may still fill. Inventories beyond [-Q, Q] are looked up at the
+    nearest bound.
 
     Parameters
     ----------
@@ -138,6 +139,7 @@ class GLFTPolicy(DepthPolicy):
         self.gamma, self.action_map = float(gamma), action_map_of(action_map)
         self.table = GLFTQuoteTable.build(gamma=self.gamma * self.order_size, sigma=sigma, A=A,
                                           k=k, Q=Q, T=T, dt=dt)
+        self.no_quote_depth = max(self.action_map.high, 30.0 / k)
         self.Q = self.table.Q
         low, high = self.depth_range
         if low < self.action_map.low or high > self.action_map.high:
@@ -177,9 +179,9 @@ class GLFTPolicy(DepthPolicy):
     def depths(self, observation: np.ndarray):
         q = observation[..., 1] / self.order_size
         bid, ask = self.table.depths(observation[..., 2], q)
-        # No quote (inf in the table): the deepest allowed quote, action +1.
-        deepest = self.action_map.high
-        return np.where(np.isfinite(bid), bid, deepest), np.where(np.isfinite(ask), ask, deepest)
+        # No quote (inf in the table): a depth that never fills (action +1 in an env).
+        far = self.no_quote_depth
+        return np.where(np.isfinite(bid), bid, far), np.where(np.isfinite(ask), ask, far)
 
     def __repr__(self) -> str:
         return f"GLFTPolicy(gamma={self.gamma}, Q={self.Q})"

@@ -3,7 +3,7 @@
 Each size runs in a fresh process (peak RSS is per process). The simulation holds one chunk
 (``chunk_size`` paths) at a time, so what grows with the path count is only the result table
 itself (one row of ``len(COLUMNS)`` float64 values per path, built once per chunk and
-concatenated). Usage: ``python benchmarks/bench_memory.py [N_PATHS ...]``.
+concatenated). Usage: ``python benchmarks/bench_memory.py [N_PATHS ...] [--quick]``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, seconds,
 
 
 def main(argv: list[str] | None = None) -> None:
-    sizes = [int(a) for a in (argv if argv is not None else sys.argv[1:])] or [
-        10_000, 100_000, 1_000_000]
+    args = list(argv if argv is not None else sys.argv[1:])
+    quick = "--quick" in args
+    sizes = [int(a) for a in args if a != "--quick"] or (
+        [10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
     for n in sizes:
         out = subprocess.run([sys.executable, "-c", CHILD, str(n)], check=True,
                              capture_output=True, text=True).stdout.split()

@@ -1,22 +1,23 @@
 """PnL decomposition: where each policy's money comes from, path by path.
 
-On every path (the ledger's identity, DESIGN.md; money in price units x shares)::
+On every path and step the ledger keeps (DESIGN.md; money in price units)::
 
-    total PnL = spread capture + inventory PnL + fees
-    spread capture    = sum over fills of side * (mid at fill - fill price)  (the filled depths)
+    total PnL         = spread capture + inventory PnL + fees + liquidation
+    spread capture    = sum over fills of side * (mid at fill - fill price)
     inventory PnL     = sum over steps of q_before * (mid_after - mid_before)
-    adverse selection = sum over fills of side * (mid h steps later - mid at fill)
+    adverse selection = sum over fills of side * (mid h later - mid at fill)
 
-side = +1 for a buy (our bid hit), -1 for a sell. Adverse selection is a *part* of inventory
-PnL (the mark of each fill's share over the h steps after it); the rest of inventory PnL
-("other inventory PnL") is the mark of inventory held longer. Negative adverse selection means
-the mid moved against the fills. h is ``MarketParams.adverse_selection_steps`` (steps); fills
-less than h steps before T are measured to the terminal mid.
+(side +1 for a buy). Adverse selection is the part of inventory PnL earned by each fill's
+share over the ``h = adverse_selection_steps`` steps after it; the rest of inventory PnL is
+"other inventory PnL". The rollout records the largest residual of the identity over every
+step of every path.
 
-The policies are the baseline's (:data:`experiments.baseline.POLICIES`), rolled out on common
-random numbers, on the configured market without informed flow (toxicity 0, the AS model) and
-with informed flow (``toxicity > 0``: fills tend to precede adverse moves), so the table shows
-both the null (adverse selection ~ 0) and a case where the decomposition has something to find.
+Simulated: the baseline's policies (:data:`experiments.baseline.POLICIES`) on ``market`` as
+configured (the AS model: the mid is a martingale independent of the fills, so adverse
+selection has mean zero), and on the same market with informed flow, a permanent impact of
+``impact`` price units per share filled (the mid moves against every fill, whatever dt),
+every cell with ``rollout(..., seed=<the run's seed>)``: common random numbers, and the AS
+numbers of the first market are baseline's to the byte.
 """
 
 from __future__ import annotations
@@ -28,279 +29,187 @@ import numpy as np
 import pandas as pd
 
 from asmm_env.rollout import rollout
-from asmm_env.validation import check_in_range, check_positive, check_positive_int
-from experiments.baseline import _COLORS, build_policies, check_policy_keys
-from experiments.framework import Context
-from experiments.stats import Z95, format_ci, mean_ci
+from asmm_env.validation import check_positive, check_positive_int
+from experiments import style
+from experiments.baseline import POLICIES, check_fraction, check_policy_keys
+from experiments.findings import Above, Below, Estimate
+from experiments.framework import Context, Variation
+from experiments.stats import Z95, format_ci, mean_ci, ratio_ci
 
 TITLE = "PnL decomposition: spread capture, inventory PnL, adverse selection and fees"
 
-# (column of the rollout frame or derived, label); "other_inventory" = inventory - adverse.
-COMPONENTS = (("terminal_pnl", "total PnL"), ("spread_capture", "spread capture"),
-              ("inventory_pnl", "inventory PnL"),
-              ("adverse_selection", "  of which adverse selection"),
-              ("other_inventory", "  of which other inventory PnL"), ("fees", "fees"))
+COMPONENTS = {"terminal_pnl": "total PnL", "spread_capture": "spread capture",
+              "inventory_pnl": "inventory PnL", "adverse_selection": "adverse selection",
+              "other_inventory": "other inventory PnL", "fees": "fees",
+              "liquidation": "liquidation"}
+"""Column -> label; ``other_inventory`` = inventory PnL - adverse selection."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    """``experiments.pnl_decomposition`` in the config.
-
-    market : name of a market in ``markets`` (its ``adverse_selection_steps`` is h).
-    paths : Monte Carlo paths per policy and toxicity (>= 1).
-    gamma : risk aversion of the AS strategy and the derived spreads, 1 / money.
-    policies : keys of ``experiments.baseline.POLICIES``.
-    toxicities : informed-flow strengths in [0, 1] to run the market at (0 = AS model).
-    """
+    """``experiments.pnl_decomposition``: ``market`` (a name in ``markets``), ``paths`` per
+    policy and flow, ``gamma`` (1 / price units), ``policies`` (keys of the baseline's
+    POLICIES, ``as`` first), ``impact`` (> 0: the informed flow's permanent impact, price
+    units per share filled) and ``robustness_paths`` (fraction in (0, 1] of the paths of the
+    dt / 4 and seed checks)."""
 
     market: str = "as2008"
     paths: int = 10_000
     gamma: float = 0.1
-    policies: tuple[str, ...] = ("as", "symmetric", "constant")
-    toxicities: tuple[float, ...] = (0.0, 0.3)
+    policies: tuple[str, ...] = ("as", "glft", "symmetric", "constant")
+    impact: float = 0.2
+    robustness_paths: float = 0.1
 
     def __post_init__(self) -> None:
         check_positive_int("paths", self.paths)
         check_positive("gamma", self.gamma)
         check_policy_keys(self.policies)
-        if not isinstance(self.toxicities, tuple) or not self.toxicities:
-            raise ValueError(f"toxicities must be a non-empty list of numbers in [0, 1], got "
-                             f"{self.toxicities!r}")
-        for i, tox in enumerate(self.toxicities):
-            check_in_range(f"toxicities[{i}]", tox, 0.0, 1.0)
-        if len(set(self.toxicities)) != len(self.toxicities):
-            raise ValueError(f"toxicities must not repeat a value, got {list(self.toxicities)}")
+        check_positive("impact", self.impact)
+        check_fraction("robustness_paths", self.robustness_paths)
 
 
 def run(ctx: Context, settings: Settings) -> None:
-    base = ctx.market(settings.market)
-    n = ctx.paths(settings.paths)
-    seed = ctx.seed_for(1)            # one seed for every cell: common random numbers
-    h = base.adverse_selection_steps
-    frames = []
-    n_cells = len(settings.toxicities) * len(settings.policies)
-    labels = []
-    with ctx.progress(n * n_cells, "rollouts") as bar:
-        for tox in settings.toxicities:
-            params = base.replace(toxicity=tox)
-            for spec, policy in build_policies(settings.policies, params, settings.gamma):
-                df = rollout(policy, params, n_paths=n, seed=seed, progress=bar.update).paths
-                df = df.assign(other_inventory=df["inventory_pnl"] - df["adverse_selection"],
-                               toxicity=tox, policy=spec.label)
-                frames.append(df)
-                if spec.label not in labels:
-                    labels.append(spec.label)
-    data = pd.concat(frames, ignore_index=True)
+    base, n, cache = ctx.market(settings.market), ctx.paths(settings.paths), {}
+    flows = {"AS model": base, f"impact {settings.impact:g}": base.replace(
+        impact=settings.impact)}
 
-    ctx.paragraph(
-        f"Market `{settings.market}` ({base.n_steps} steps of dt = {base.dt:g}, fee "
-        f"{base.fee:g} per share), gamma = {settings.gamma:g}, {n:,} paths per policy and "
-        f"toxicity, toxicity in {list(settings.toxicities)}. Adverse-selection horizon h = "
-        f"{h} steps = {h * base.dt:g} time units: each fill is charged side x (mid h steps "
-        "later - mid at the fill), and that charge is a part of inventory PnL, not an extra "
-        "term. All cells share one seed (common random numbers).", title="Setup")
+    def sim(v: Variation, flow: str, key: str) -> pd.DataFrame:
+        if (v, flow, key) not in cache:        # v.seed for every cell: the seed contract
+            p = v.market(flows[flow])
+            df = rollout(POLICIES[key][1](p, settings.gamma), p, n_paths=v.paths(n),
+                         seed=v.seed).paths
+            cache[v, flow, key] = df.assign(
+                other_inventory=df["inventory_pnl"] - df["adverse_selection"])
+        return cache[v, flow, key]
 
-    components = _components(data, labels, settings.toxicities)
+    cells = [(flow, key) for flow in flows for key in settings.policies]
+    data: dict[tuple[str, str], pd.DataFrame] = {}
+    with ctx.progress(n * len(cells), "rollouts") as bar:
+        for cell in cells:
+            data[cell] = sim(ctx.variation(), *cell)
+            bar.update(n)
+
+    # --- tables ---
+    rows = [{"flow": flow, "policy": POLICIES[key][0], "component": column,
+             **{k: mean_ci(df[column])[k] for k in ("mean", "ci_low", "ci_high", "std")},
+             "share_of_total": df[column].mean() / df["terminal_pnl"].mean()}
+            for (flow, key), df in data.items() for column in COMPONENTS]
+    components = pd.DataFrame(rows)
     ctx.table(components, "pnl_decomposition_components",
-              "Mean of each PnL component per path, with 95% CI and share of the mean total",
-              _components_reading(components, settings.toxicities),
-              display=_components_display(components))
-
-    per_fill = _per_fill(data, labels, settings.toxicities)
-    ctx.table(per_fill, "pnl_decomposition_per_fill",
-              "Spread capture and adverse selection per fill",
-              _per_fill_reading(per_fill, h, h * base.dt), display=pd.DataFrame({
-                  "toxicity": per_fill["toxicity"].map("{:g}".format),
-                  "policy": per_fill["policy"],
-                  "fills per path": per_fill["mean_fills"].map("{:.1f}".format),
-                  "spread capture per fill": per_fill["spread_capture_per_fill"].map(
-                      "{:.4f}".format),
-                  "adverse selection per fill": per_fill["adverse_selection_per_fill"].map(
-                      "{:+.4f}".format),
-                  "adverse / capture": per_fill["adverse_over_capture"].map("{:+.1%}".format),
-              }))
-
-    identity = _identity(data, labels, settings.toxicities, base.n_steps)
-    worst = identity.loc[identity["relative_residual"].idxmax()]
+              "Mean of each PnL component per path, 95% CI", "Price units per path. Adverse "
+              "selection and other inventory PnL add up to inventory PnL; share: the "
+              "component's mean over the mean total.", display=components.assign(
+                  mean=[format_ci(r.mean, r.ci_low, r.ci_high) for r in components.itertuples()])
+              .pivot(index=["flow", "policy"], columns="component", values="mean")
+              .reindex(pd.MultiIndex.from_tuples([(f, POLICIES[k][0]) for f, k in cells]))
+              .rename_axis(["flow", "policy"]).reset_index()[["flow", "policy", *COMPONENTS]]
+              .rename(columns=COMPONENTS))
+    identity = pd.DataFrame([{"flow": flow, "policy": POLICIES[key][0], "paths": len(df),
+                              "max_abs_residual": df["max_identity_residual"].max(),
+                              "mean_abs_pnl": df["terminal_pnl"].abs().mean()}
+                             for (flow, key), df in data.items()])
+    identity["relative_residual"] = identity["max_abs_residual"] / identity["mean_abs_pnl"]
     ctx.table(identity, "pnl_decomposition_identity",
               "Accounting identity: largest residual over all paths and steps",
-              f"The identity total = spread capture + inventory PnL + fees was checked after "
-              f"every step on every path ({int(identity['paths'].sum()):,} path rollouts x "
-              f"{base.n_steps} steps). The largest absolute residual is "
-              f"{identity['max_abs_residual'].max():.3g} (price units x shares), "
-              f"{worst.relative_residual:.3g} relative to the mean absolute terminal PnL "
-              f"({worst.mean_abs_pnl:.3g}) of its row: float rounding, not modelling error.",
-              float_format="{:.3g}")
+              "Residual of total = spread capture + inventory PnL + fees + liquidation, price "
+              "units, after every step of every path.", float_format="{:.3g}")
 
-    ctx.figure(_bars(components, labels, settings.toxicities), "pnl_decomposition_bars",
+    # --- findings ---
+    robust = {"claim": 3, "robustness_paths": settings.robustness_paths}
+    ctx.finding("identity_residual", rule=Below(1e-9), unit="price units",
+                section="pnl_decomposition_identity",
+                estimate=lambda v: Estimate.exact(max(
+                    float(sim(v, *cell)["max_identity_residual"].max()) for cell in cells)),
+                statement="The decomposition is an identity: its largest residual over every "
+                          "step of every path, policy and flow is {value:.2g} {unit}.",
+                statistic="max |total - (spread capture + inventory PnL + fees + "
+                          "liquidation)|", **robust)
+
+    def ratio(flow: str, numerator, denominator):
+        def estimate(v: Variation) -> Estimate:
+            df = sim(v, flow, "as")
+            return Estimate.from_stats(ratio_ci(numerator(df), df[denominator]), "ratio")
+        return estimate
+
+    ctx.finding("spread_capture_share", rule=Above(0.5), section="pnl_decomposition_components",
+                estimate=ratio("AS model", lambda df: df["spread_capture"], "terminal_pnl"),
+                statement="Spread capture dominates AS's PnL: it is {value:.1%} [{ci_low:.1%}, "
+                          "{ci_high:.1%}] of the mean total (inventory PnL averages out in the "
+                          "AS model).",
+                statistic="mean spread capture / mean total PnL, AS, AS model", **robust)
+    informed = list(flows)[1]
+    ctx.finding("adverse_selection_share", rule=Below(0.5),
+                section="pnl_decomposition_components",
+                estimate=ratio(informed, lambda df: -df["adverse_selection"], "spread_capture"),
+                statement=f"With informed flow (permanent impact {settings.impact:g} price "
+                          "units per share) adverse selection takes {value:.1%} "
+                          "[{ci_low:.1%}, {ci_high:.1%}] of AS's spread capture; spread "
+                          "capture remains the larger part.",
+                statistic="-mean adverse selection / mean spread capture, AS, informed flow",
+                **robust)
+
+    # --- figures ---
+    ctx.figure(_bars(components, flows), "pnl_decomposition_bars",
                "Mean PnL components per policy (stacked)",
-               "Stacked means per path: spread capture (up), adverse selection and other "
-               "inventory PnL (either sign) and fees; the black diamond is the mean total with "
-               "its 95% CI. Positive parts stack upwards from zero and negative parts "
-               "downwards, so the total is the height of the positive stack minus the depth "
-               "of the negative one.")
-    ctx.figure(_boxes(data, labels, settings.toxicities), "pnl_decomposition_boxes",
+               "Means per path: spread capture, adverse selection, other inventory PnL, fees "
+               "and liquidation stacked (positive parts up, negative down); black diamond: "
+               "the mean total with its 95% CI.")
+    ctx.figure(_boxes(data, flows, settings.policies), "pnl_decomposition_boxes",
                "Distribution of each component across paths",
-               _boxes_reading(components))
+               "Boxes: quartiles, whiskers: 5th-95th percentiles; markers: means with 95% CIs.")
 
 
-def _components(data: pd.DataFrame, labels, toxicities) -> pd.DataFrame:
-    rows = []
-    for tox in toxicities:
-        for label in labels:
-            cell = data[(data["toxicity"] == tox) & (data["policy"] == label)]
-            total_mean = cell["terminal_pnl"].mean()
-            for column, name in COMPONENTS:
-                m = mean_ci(cell[column])
-                rows.append({"toxicity": tox, "policy": label, "component": name.strip(),
-                             "column": column, "mean": m["mean"], "se": m["se"],
-                             "ci_low": m["ci_low"], "ci_high": m["ci_high"], "std": m["std"],
-                             "share_of_mean_total": m["mean"] / total_mean,
-                             "paths": m["n"]})
-    return pd.DataFrame(rows)
+_PARTS = {"spread_capture": "#009E73", "adverse_selection": "#D55E00",
+          "other_inventory": "#0072B2", "fees": "#999999", "liquidation": "#CC79A7"}
 
 
-def _components_display(c: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for (tox, label), cell in c.groupby(["toxicity", "policy"], sort=False):
-        row = {"toxicity": f"{tox:g}", "policy": label}
-        for r in cell.itertuples():
-            text = format_ci(r.mean, r.ci_low, r.ci_high)
-            if r.column != "terminal_pnl":
-                text += f" ({r.share_of_mean_total:+.1%})"
-            row[dict(COMPONENTS)[r.column].strip()] = text
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _components_reading(c: pd.DataFrame, toxicities) -> str:
-    parts = ["Each cell: mean per path [95% CI] (share of the mean total PnL; shares are "
-             "ratios of means, robust where a path's total is near zero; the two 'of which' "
-             "lines add up to inventory PnL)."]
-    for tox in toxicities:
-        adverse = c[(c["toxicity"] == tox) & (c["column"] == "adverse_selection")]
-        zero = adverse[(adverse["ci_low"] <= 0) & (adverse["ci_high"] >= 0)]
-        spread = c[(c["toxicity"] == tox) & (c["column"] == "spread_capture")]
-        share = spread["share_of_mean_total"]
-        desc = ", ".join(f"{r.policy} {r.mean:+.2f} ({r.mean / r.se:+.1f} s.e.)"
-                         for r in adverse.itertuples())
-        parts.append(
-            f"Toxicity {tox:g}: spread capture is {share.min():.0%}-{share.max():.0%} of the "
-            f"mean total; adverse selection per path: {desc}; "
-            + (f"its CI contains zero for {len(zero)} of {len(adverse)} policies"
-               + (" (as it should without informed flow: the mid is a martingale independent "
-                  "of the fills)" if tox == 0 and len(zero) == len(adverse) else "")
-               if len(zero) else "it is significantly different from zero for every policy")
-            + ".")
-    return " ".join(parts)
-
-
-def _boxes_reading(c: pd.DataFrame) -> str:
-    first = c["toxicity"].iloc[0]
-    cell = c[c["toxicity"] == first].set_index(["policy", "column"])["std"]
-    parts = [f"{label}: {cell[(label, 'spread_capture')]:.2f} / "
-             f"{cell[(label, 'inventory_pnl')]:.2f} / {cell[(label, 'terminal_pnl')]:.2f}"
-             for label in dict.fromkeys(c["policy"])]
-    return ("Box plots across paths (box: quartiles, whiskers: 5th-95th percentiles, outliers "
-            f"not drawn). Standard deviation across paths at toxicity {first:g}, spread "
-            "capture / inventory PnL / total: " + "; ".join(parts) + ". Whichever of the two "
-            "is larger dominates the dispersion of the total; the inventory part is where the "
-            "AS skew acts.")
-
-
-def _per_fill(data: pd.DataFrame, labels, toxicities) -> pd.DataFrame:
-    rows = []
-    for tox in toxicities:
-        for label in labels:
-            cell = data[(data["toxicity"] == tox) & (data["policy"] == label)]
-            fills = cell["fills"].mean()
-            capture = cell["spread_capture"].mean() / fills
-            adverse = cell["adverse_selection"].mean() / fills
-            rows.append({"toxicity": tox, "policy": label, "mean_fills": fills,
-                         "spread_capture_per_fill": capture,
-                         "adverse_selection_per_fill": adverse,
-                         "adverse_over_capture": adverse / capture})
-    return pd.DataFrame(rows)
-
-
-def _per_fill_reading(p: pd.DataFrame, h: int, h_time: float) -> str:
-    worst = p.loc[p["adverse_over_capture"].idxmin()]
-    return (f"Ratios of means over paths: spread capture per fill is the average filled depth "
-            f"(price units per share); adverse selection per fill is the average mid move "
-            f"against a fill over h = {h} steps ({h_time:g} time units). The largest adverse "
-            f"selection relative to the spread captured is {worst.policy}'s at toxicity "
-            f"{worst.toxicity:g}: {worst.adverse_selection_per_fill:+.4f} per fill, "
-            f"{-worst.adverse_over_capture:.0%} of its {worst.spread_capture_per_fill:.4f} "
-            "spread capture per fill.")
-
-
-def _identity(data: pd.DataFrame, labels, toxicities, n_steps: int) -> pd.DataFrame:
-    rows = []
-    for tox in toxicities:
-        for label in labels:
-            cell = data[(data["toxicity"] == tox) & (data["policy"] == label)]
-            residual = float(cell["max_identity_residual"].max())
-            scale = float(cell["terminal_pnl"].abs().mean())
-            rows.append({"toxicity": tox, "policy": label, "paths": len(cell),
-                         "steps": n_steps, "max_abs_residual": residual,
-                         "mean_abs_pnl": scale, "relative_residual": residual / scale})
-    return pd.DataFrame(rows)
-
-
-_PARTS = (("spread_capture", "spread capture", "tab:green"),
-          ("adverse_selection", "adverse selection", "tab:red"),
-          ("other_inventory", "other inventory PnL", "tab:blue"),
-          ("fees", "fees", "tab:gray"))
-
-
-def _bars(c: pd.DataFrame, labels, toxicities):
-    fig, axes = plt.subplots(1, len(toxicities), figsize=(4.2 * len(toxicities), 4.2),
-                             sharey=True, squeeze=False)
+def _bars(c: pd.DataFrame, flows):
+    labels = list(dict.fromkeys(c["policy"]))
+    fig, axes = plt.subplots(1, len(flows), figsize=(6.0 * len(flows), 4.4), sharey=True)
     x = np.arange(len(labels))
-    for ax, tox in zip(axes[0], toxicities, strict=True):
+    for ax, flow in zip(axes, flows, strict=True):
+        cell = c[c["flow"] == flow].set_index(["component", "policy"])
         up, down = np.zeros(len(labels)), np.zeros(len(labels))
-        for column, name, color in _PARTS:
-            values = np.array([_mean(c, tox, label, column) for label in labels])
-            bottom = np.where(values >= 0, up, down)
-            ax.bar(x, values, 0.6, bottom=bottom, color=color, label=name)
-            up += np.maximum(values, 0)
-            down += np.minimum(values, 0)
-        totals = c[(c["toxicity"] == tox) & (c["column"] == "terminal_pnl")].set_index("policy")
-        totals = totals.loc[labels]
-        ax.errorbar(x, totals["mean"], yerr=Z95 * totals["se"], fmt="D", color="k", ms=5,
-                    capsize=3, label="total (95% CI)")
+        for column, color in _PARTS.items():
+            values = cell.loc[column].loc[labels, "mean"].to_numpy()
+            ax.bar(x, values, 0.6, bottom=np.where(values >= 0, up, down), color=color,
+                   label=COMPONENTS[column])
+            up, down = up + np.maximum(values, 0), down + np.minimum(values, 0)
+        total = cell.loc["terminal_pnl"].loc[labels]
+        ax.errorbar(x, total["mean"], yerr=[total["mean"] - total["ci_low"],
+                                            total["ci_high"] - total["mean"]],
+                    fmt="D", color="k", ms=5, capsize=4, label="total (95% CI)")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_xticks(x, labels, rotation=15)
-        ax.set_title(f"toxicity {tox:g}")
-    axes[0, 0].set_ylabel("mean per path (price units x shares)")
-    handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, fontsize=8, loc="lower center", ncol=len(names))
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+        ax.set_title(flow)
+        ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
+    style.label_axes(axes[0], y=("mean per path", "price units"))
+    for ax in axes:
+        ax.set_xlabel("policy")
+    style.legend_outside(axes[-1])
     return fig
 
 
-def _mean(c: pd.DataFrame, tox: float, label: str, column: str) -> float:
-    row = c[(c["toxicity"] == tox) & (c["policy"] == label) & (c["column"] == column)]
-    return float(row["mean"].iloc[0])
-
-
-def _boxes(data: pd.DataFrame, labels, toxicities):
-    columns = (("terminal_pnl", "total PnL"), ("spread_capture", "spread capture"),
-               ("inventory_pnl", "inventory PnL"), ("adverse_selection", "adverse selection"))
-    fig, axes = plt.subplots(len(toxicities), len(columns),
-                             figsize=(3.3 * len(columns), 3.0 * len(toxicities)),
-                             squeeze=False)
-    for i, tox in enumerate(toxicities):
-        for j, (column, name) in enumerate(columns):
-            ax = axes[i, j]
-            values = [data.loc[(data["toxicity"] == tox) & (data["policy"] == label),
-                               column].to_numpy() for label in labels]
-            box = ax.boxplot(values, whis=(5, 95), showfliers=False, patch_artist=True)
-            for patch, color in zip(box["boxes"], _COLORS, strict=False):
-                patch.set_facecolor(color)
-                patch.set_alpha(0.5)
-            ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20, fontsize=8)
-            ax.axhline(0, color="k", lw=0.5)
-            ax.set_title(f"{name} (toxicity {tox:g})", fontsize=9)
-    fig.tight_layout()
+def _boxes(data, flows, keys):
+    columns = ("terminal_pnl", "spread_capture", "inventory_pnl", "adverse_selection")
+    fig, axes = plt.subplots(len(flows), 1, figsize=(9.0, 3.4 * len(flows)), sharex=True)
+    width = 0.8 / len(keys)
+    for ax, flow in zip(axes, flows, strict=True):
+        for k, key in enumerate(keys):
+            st, at = style.policy_style(key), np.arange(len(columns)) - 0.4 + (k + 0.5) * width
+            values = [data[flow, key][column].to_numpy() for column in columns]
+            box = ax.boxplot(values, positions=at, whis=(5, 95), showfliers=False,
+                             patch_artist=True, widths=0.8 * width, manage_ticks=False,
+                             medianprops={"color": "k"})
+            for patch in box["boxes"]:
+                patch.set(facecolor=st.color, alpha=0.35)
+            means = [mean_ci(v) for v in values]
+            ax.errorbar(at, [m["mean"] for m in means], yerr=[Z95 * m["se"] for m in means],
+                        capsize=3, ms=4, ls="none", marker=st.marker, color=st.color,
+                        label=POLICIES[key][0])
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_title(flow, fontsize=10)
+        style.label_axes(ax, y=("per path", "price units"))
+    axes[-1].set_xticks(range(len(columns)), [COMPONENTS[c] for c in columns])
+    style.label_axes(axes[-1], x=("component", ""))
+    style.legend_outside(axes[0])
     return fig

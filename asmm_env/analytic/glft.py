@@ -42,7 +42,11 @@ positive terms, which keeps every component to relative accuracy:
   v(tau) equals the ground state times ``exp(-lam_0 tau)`` to double precision, so
   ``log v(tau) = log v(tau_relax) - lam_0 (tau - tau_relax)``; the depths are then
   constant, and they are computed before the common shift so a long horizon costs no
-  precision.
+  precision;
+* the propagators drop entries below 1e-280, which is harmless on a vector whose neighbouring
+  components differ by at most ~||N|| / eta (v started from 1 always is). A steep terminal
+  vector (the terminal inventory penalty of ``asmm_env.analytic.cartea_jaimungal``, which
+  reuses this machinery) is first advanced by exact log-space steps until it is that smooth.
 
 References
 ----------
@@ -267,18 +271,55 @@ def _symmetrise(log_v: np.ndarray) -> np.ndarray:
     return 0.5 * (log_v + log_v[..., ::-1])
 
 
-def _relaxed_log_v(chain: _Chain, tau: np.ndarray) -> np.ndarray:
-    """log v at min(tau, tau_relax) for a 1-d array of tau; shape (tau.size, n)."""
+def _is_smooth(chain: _Chain, log_x: np.ndarray) -> bool:
+    """Whether neighbouring components of x differ by at most a factor e ||N|| / eta.
+
+    The propagators drop entries below _DROP_BELOW; on such a vector the dropped terms are
+    negligible (see _DROP_BELOW). v started from 1 (GLFT) always is; a steep terminal vector
+    (a terminal inventory penalty exp(-c q^2)) is not until the flow has spread it.
+    """
+    return float(np.abs(np.diff(log_x)).max(initial=0.0)) <= math.log(chain.norm / chain.eta) + 1
+
+
+def _exact_advance(chain: _Chain, log_x: np.ndarray, tau: float) -> np.ndarray:
+    """``log(exp(-M tau) exp(log_x))`` by exact log-space steps (no entry dropped)."""
+    steps = max(1, math.ceil(tau * chain.norm / _STEP_NORM))
+    for _ in range(steps):
+        log_x = chain.apply_short(log_x, tau / steps)
+    return log_x
+
+
+def _relaxed_log_v(
+    chain: _Chain, tau: np.ndarray, log_terminal: np.ndarray | None = None
+) -> np.ndarray:
+    """log v at min(tau, tau_relax) for a 1-d array of tau; shape (tau.size, n).
+
+    ``v(0) = exp(log_terminal)`` (default 1, GLFT); the terminal vector must be even in q.
+    """
     eff = np.minimum(tau, chain.tau_relax)
     h0 = _STEP_NORM / chain.norm
-    whole = np.floor(eff / h0).astype(np.int64)
-    rest = eff - whole * h0
+    # Exact log-space steps of h0 while v is steep (the terminal vector of a penalty), with a
+    # checkpoint after each; from the first smooth v on, propagators.
+    checkpoints = [(0.0, np.zeros(chain.n) if log_terminal is None else log_terminal)]
+    t_end = float(eff.max(initial=0.0))
+    while checkpoints[-1][0] < t_end and not _is_smooth(chain, checkpoints[-1][1]):
+        t0, x0 = checkpoints[-1]
+        step = min(h0, t_end - t0)
+        checkpoints.append((t0 + step, chain.apply_short(x0, step)))
+    t_smooth, smooth = checkpoints[-1]
+    later = np.maximum(eff - t_smooth, 0.0)
+    whole = np.floor(later / h0).astype(np.int64)
+    rest = later - whole * h0
     powers = [chain.log_propagator(h0)] if whole.max(initial=0) > 0 else []
     for _ in range(1, int(whole.max(initial=0)).bit_length()):
         powers.append(_log_matmul(powers[-1], powers[-1]))
     out = np.empty((eff.size, chain.n))
-    for i, (m, r) in enumerate(zip(whole, rest, strict=True)):
-        log_v = np.zeros(chain.n)
+    for i, (e, m, r) in enumerate(zip(eff, whole, rest, strict=True)):
+        if e < t_smooth:  # inside the steep phase: from the checkpoint before e
+            t0, log_v = next((t, x) for t, x in reversed(checkpoints) if t <= e)
+            out[i] = chain.apply_short(log_v, float(e - t0)) if e > t0 else log_v
+            continue
+        log_v = smooth
         if r > 0:
             log_v = chain.apply_short(log_v, float(r))
         for j, log_p in enumerate(powers):
@@ -286,6 +327,42 @@ def _relaxed_log_v(chain: _Chain, tau: np.ndarray) -> np.ndarray:
                 log_v = _log_matvec(log_p, log_v)
         out[i] = log_v
     return _symmetrise(out)
+
+
+def _marched_log_v(
+    chain: _Chain, dt: float, n_steps: int, log_terminal: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
+    """log v on the grid tau_j = j dt up to relaxation: (rows j = 0..marched, marched).
+
+    One log-space propagator ``exp(-M dt)`` and one matrix-vector product per step (exact
+    log-space steps while v is steep, see _is_smooth), until the relaxation time, after which
+    the depths are constant (the rows differ by the common shift -lam0 dt per step).
+    """
+    marched = min(n_steps, math.ceil(chain.tau_relax / dt))
+    log_v = np.empty((marched + 1, chain.n))
+    log_v[0] = 0.0 if log_terminal is None else log_terminal
+    steep = 0
+    while steep < marched and not _is_smooth(chain, log_v[steep]):
+        log_v[steep + 1] = _exact_advance(chain, log_v[steep], dt)
+        steep += 1
+    if steep < marched:
+        log_p = chain.log_propagator(dt)
+        for j in range(steep, marched):
+            log_v[j + 1] = _log_matvec(log_p, log_v[j])
+    return _symmetrise(log_v), marched
+
+
+def _table_depths(log_v: np.ndarray, marched: int, n_steps: int, k: float, constant: float):
+    """Read-only bid and ask depth tables, shape (n_steps + 1, n), row i at t_i = i dt, from
+    log v at tau_j = j dt (j = 0..marched; rows beyond repeat the relaxed depths)."""
+    no_quote = np.full((marched + 1, 1), np.inf)
+    bid = np.hstack([(log_v[:, :-1] - log_v[:, 1:]) / k + constant, no_quote])
+    ask = np.hstack([no_quote, (log_v[:, 1:] - log_v[:, :-1]) / k + constant])
+    rows = np.minimum(np.arange(n_steps, -1, -1), marched)  # t_i -> tau = (n_steps - i) dt
+    bid, ask = bid[rows], ask[rows]
+    bid.setflags(write=False)
+    ask.setflags(write=False)
+    return bid, ask
 
 
 def _depths_from_log_v(log_v: np.ndarray, q_index: np.ndarray, k: float, constant: float):
@@ -490,8 +567,47 @@ def glft_asymptotic_depths(q, *, gamma: float, sigma: float, A: float, k: float)
     return constant + (2.0 * q + 1.0) / 2.0 * slope, constant - (2.0 * q - 1.0) / 2.0 * slope
 
 
+class _QuoteLookup:
+    """Grid lookup shared by the quote tables (fields T, dt, n_steps, Q, bid_depth, ask_depth)."""
+
+    T: float
+    dt: float
+    n_steps: int
+    Q: int
+    bid_depth: np.ndarray
+    ask_depth: np.ndarray
+
+    @property
+    def time_grid(self) -> np.ndarray:
+        """The grid times ``t_i = i dt``, shape (n_steps + 1,), time units."""
+        return np.arange(self.n_steps + 1) * self.dt
+
+    def depths(self, time_remaining, q):
+        """Look up bid and ask depths for arrays of time remaining and inventory.
+
+        Parameters
+        ----------
+        time_remaining : array_like of float
+            ``T - t``, time units; mapped to the nearest grid row
+            ``i = round((T - time_remaining) / dt)``, clipped to [0, n_steps].
+        q : array_like
+            Inventory, units; rounded to the nearest integer and clipped to [-Q, Q].
+            Broadcasts with time_remaining. Must not be NaN.
+
+        Returns
+        -------
+        bid_depth, ask_depth : ndarray, shape ``np.broadcast(time_remaining, q).shape``
+            Price units; ``+inf`` where there is no quote.
+        """
+        row = np.rint((self.T - np.asarray(time_remaining, dtype=float)) / self.dt)
+        row = np.clip(row, 0, self.n_steps).astype(np.intp)
+        col = np.clip(np.rint(np.asarray(q, dtype=float)), -self.Q, self.Q).astype(np.intp)
+        col += self.Q
+        return self.bid_depth[row, col], self.ask_depth[row, col]
+
+
 @dataclass(frozen=True, eq=False)
-class GLFTQuoteTable:
+class GLFTQuoteTable(_QuoteLookup):
     """GLFT depths precomputed on the time grid ``t_i = i dt``, i = 0..n_steps, for q = -Q..Q.
 
     Built once with :meth:`build`; :meth:`depths` is then pure fancy indexing, so a policy can
@@ -552,49 +668,6 @@ class GLFTQuoteTable:
             )
         n_steps = round(steps)
         chain = _Chain(*_coefficients(gamma, sigma, A, k), Q)
-        # Row j of log_v is tau = j dt; march until relaxed, then the rows repeat (the depths
-        # are invariant under the common shift -lam0 dt per step).
-        marched = min(n_steps, math.ceil(chain.tau_relax / dt))
-        log_v = np.empty((marched + 1, chain.n))
-        log_v[0] = 0.0
-        log_p = chain.log_propagator(dt)
-        for j in range(marched):
-            log_v[j + 1] = _log_matvec(log_p, log_v[j])
-        log_v = _symmetrise(log_v)
-        constant = _spread_constant(gamma, k)
-        no_quote = np.full((marched + 1, 1), np.inf)
-        bid = np.hstack([(log_v[:, :-1] - log_v[:, 1:]) / k + constant, no_quote])
-        ask = np.hstack([no_quote, (log_v[:, 1:] - log_v[:, :-1]) / k + constant])
-        rows = np.minimum(np.arange(n_steps, -1, -1), marched)  # t_i -> tau = (n_steps - i) dt
-        bid, ask = bid[rows], ask[rows]
-        bid.setflags(write=False)
-        ask.setflags(write=False)
+        log_v, marched = _marched_log_v(chain, dt, n_steps)
+        bid, ask = _table_depths(log_v, marched, n_steps, k, _spread_constant(gamma, k))
         return cls(gamma, sigma, A, k, Q, T, dt, n_steps, bid, ask)
-
-    @property
-    def time_grid(self) -> np.ndarray:
-        """The grid times ``t_i = i dt``, shape (n_steps + 1,), time units."""
-        return np.arange(self.n_steps + 1) * self.dt
-
-    def depths(self, time_remaining, q):
-        """Look up bid and ask depths for arrays of time remaining and inventory.
-
-        Parameters
-        ----------
-        time_remaining : array_like of float
-            ``T - t``, time units; mapped to the nearest grid row
-            ``i = round((T - time_remaining) / dt)``, clipped to [0, n_steps].
-        q : array_like
-            Inventory, units; rounded to the nearest integer and clipped to [-Q, Q].
-            Broadcasts with time_remaining. Must not be NaN.
-
-        Returns
-        -------
-        bid_depth, ask_depth : ndarray, shape ``np.broadcast(time_remaining, q).shape``
-            Price units; ``+inf`` where there is no quote.
-        """
-        row = np.rint((self.T - np.asarray(time_remaining, dtype=float)) / self.dt)
-        row = np.clip(row, 0, self.n_steps).astype(np.intp)
-        col = np.clip(np.rint(np.asarray(q, dtype=float)), -self.Q, self.Q).astype(np.intp)
-        col += self.Q
-        return self.bid_depth[row, col], self.ask_depth[row, col]

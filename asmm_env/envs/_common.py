@@ -19,7 +19,7 @@ from asmm_env.rewards import build_reward
 
 # Options every face takes besides the MarketParams fields.
 ENV_KEYS = frozenset({"reward", "inventory_penalty", "risk_aversion", "render_mode",
-                      "price_model", "fill_model"})
+                      "price_model", "fill_model", "engine"})
 
 # Ledger fields reported in infos, per agent (see asmm_env.ledger).
 LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "bid_volume", "ask_volume",
@@ -84,6 +84,14 @@ def agent_depths(actions: Mapping[str, Any], live_agents: Sequence[str],
     if missing or unknown:
         raise ValueError(f"actions must have one entry per live agent {list(live_agents)}; "
                          f"missing {missing}, unknown {unknown}")
+    try:
+        # One conversion for all agents; a misfit falls through to the per-agent checks,
+        # which name the agent.
+        stacked = np.array([actions[agent] for agent in possible_agents], dtype=np.float64)
+        if stacked.shape == (len(possible_agents), 2):
+            return action_map.to_depths(stacked, len(possible_agents)).reshape(1, -1, 2)
+    except (ValueError, TypeError):
+        pass
     depths = np.empty((1, len(possible_agents), 2))
     for i, agent in enumerate(possible_agents):
         try:

@@ -89,8 +89,8 @@ class SingleFace(Face, gym.Env):
 
     def _info(self) -> dict[str, float]:
         led = self.market.ledger
-        info = {key: float(getattr(led, key)[0, 0]) for key in LEDGER_KEYS}
-        info["pnl"] = float(self._pnl[0, 0])
+        info = {key: getattr(led, key).item(0) for key in LEDGER_KEYS}
+        info["pnl"] = self._pnl.item(0)
         info["mid"] = float(self.market.mid[0])
         info.update({key: float(value[0]) for key, value in self._extra_infos().items()})
         return info
@@ -239,12 +239,15 @@ class ParallelFace(ParallelSeeding, ParallelEnv):
 
     def _infos(self) -> dict[str, dict[str, float]]:
         led, mid = self.market.ledger, float(self.market.mid[0])
+        # One conversion per ledger field (a row of Python floats), not one per agent.
+        columns = [(key, getattr(led, key)[0].tolist()) for key in LEDGER_KEYS]
+        pnl = self._pnl[0].tolist()
         infos = {}
         for agent in self.agents:
             i = self.agent_name_mapping[agent]
-            info = {key: float(getattr(led, key)[0, i]) for key in LEDGER_KEYS}
+            info = {key: values[i] for key, values in columns}
             info["fills"] = info["bid_fills"] + info["ask_fills"]
-            info["pnl"] = float(self._pnl[0, i])
+            info["pnl"] = pnl[i]
             info["mid"] = mid
             if self._last is not None:
                 info.update(self._last_info(i))

@@ -33,7 +33,8 @@ class _Face:
         params, env_kwargs = split_kwargs(dict(kwargs))
         self.params = params
         self.market = Market(params, n_paths, 1, price_model=env_kwargs.get("price_model"),
-                             fill_model=env_kwargs.get("fill_model"))
+                             fill_model=env_kwargs.get("fill_model"),
+                             engine=env_kwargs.get("engine", "auto"))
         self.reward_fn = reward_from(env_kwargs)
         self.render_mode = check_render_mode(env_kwargs.get("render_mode"),
                                              self.metadata["render_modes"])
@@ -82,21 +83,24 @@ class AvellanedaStoikovEnv(_Face, SingleFace):
 
     ## Action Space
 
-    ``Box(-1, 1, (2,), float64)``: the two depths from the mid as fractions of
-    ``max_depth`` (``env.unwrapped.params.depth_bound``, price units), normalised as
-    Gymnasium and Stable-Baselines3 recommend. Depths are positive away from the mid:
-    bid = mid - bid_depth, ask = mid + ask_depth. ``depths_to_action(bid, ask, max_depth)``
-    converts; the baseline policies return actions in these units.
+    ``Box(-1, 1, (2,), float64)``: the two depths from the mid, mapped affinely onto
+    ``[min_depth, max_depth]`` (price units) by ``env.unwrapped.params.action_map``
+    (:class:`asmm_env.actions.ActionMap`; action -1 quotes at ``min_depth``, +1 at
+    ``max_depth``), normalised as Gymnasium and Stable-Baselines3 recommend. Depths are
+    positive away from the mid: bid = mid - bid_depth, ask = mid + ask_depth.
+    ``params.action_map.to_action(bid, ask)`` converts; the baseline policies return actions
+    in these units.
 
-    | Num | Action                | Unit        | Bounds  |
-    |-----|-----------------------|-------------|---------|
-    | 0   | bid_depth / max_depth | 1           | [-1, 1] |
-    | 1   | ask_depth / max_depth | 1           | [-1, 1] |
+    | Num | Action    | Unit | Bounds  | Depth (price units)           |
+    |-----|-----------|------|---------|-------------------------------|
+    | 0   | bid       | 1    | [-1, 1] | min_depth .. max_depth        |
+    | 1   | ask       | 1    | [-1, 1] | min_depth .. max_depth        |
 
-    A negative depth quotes through the mid (AS does so at large inventory); its fill
-    probability saturates at 1 per step. Values beyond [-1, 1] are clipped; NaN, infinite
-    or misshapen actions raise ``ValueError``. With ``max_inventory=Q`` the bid is not posted
-    while ``q + order_size > Q`` and the ask not while ``q - order_size < -Q``.
+    A negative depth quotes through the mid (AS does so at large inventory); it is reached
+    by every market order, ``A`` per unit time (``asmm_env.fills``). Values beyond [-1, 1]
+    are clipped; NaN, infinite or misshapen actions raise ``ValueError``. With
+    ``max_inventory=Q`` a quote takes at most the fills left before the bound (the bid
+    ``floor((Q - q) / order_size)``), and is not posted at the bound.
 
     ## Observation Space
 
@@ -139,7 +143,8 @@ class AvellanedaStoikovEnv(_Face, SingleFace):
     whole ``params=MarketParams(...)``), plus ``reward``, ``inventory_penalty``,
     ``risk_aversion``, ``render_mode`` (``"ansi"``: a text line; ``"rgb_array"``: a picture
     of the episode so far, mid, quotes, fills and inventory), ``price_model`` and ``fill_model``
-    (component objects replacing the ones the parameters describe).
+    (component objects replacing the ones the parameters describe), ``engine``
+    (``"auto"``, ``"numpy"`` or ``"numba"``: see :class:`asmm_env.market.Market`).
 
     >>> import gymnasium as gym, asmm_env
     >>> env = gym.make("asmm_env/AvellanedaStoikov-v0", sigma=2.0, A=140.0, k=1.5)

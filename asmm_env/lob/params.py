@@ -148,9 +148,9 @@ class BookParams:
 
     @property
     def action_map(self) -> ActionMap:
-        """Actions in [-1, 1] to depths in ``[-depth_bound, depth_bound]`` (price units), as
-        the reduced-form env's default; a depth maps to a level (``asmm_env.lob.env``)."""
-        return ActionMap(-self.depth_bound, self.depth_bound)
+        """Actions in [-1, 1] to depths in ``[0, depth_bound]`` (price units): the box covers
+        the visible levels evenly (a depth maps to a level, ``asmm_env.lob.env``)."""
+        return ActionMap(0.0, self.depth_bound)
 
     def replace(self, **changes) -> BookParams:
         """A copy with some fields changed (validated again)."""

@@ -10,7 +10,12 @@ from pettingzoo.test import parallel_api_test
 
 from asmm_env import Market, MarketParams, competition_v0
 from asmm_env.rollout import rollout
-from asmm_env.spaces import best_rival_depths, observation_space, rival_observations
+from asmm_env.spaces import (
+    best_rival_depths,
+    no_rival_depth,
+    observation_space,
+    rival_observations,
+)
 from baselines import AvellanedaStoikovPolicy, CompetitionAwarePolicy, UndercutPolicy
 
 SHORT = MarketParams(T=0.1, tick_size=0.01, max_inventory=10.0)     # 20 steps
@@ -32,8 +37,9 @@ def test_rival_observations_show_no_rival_at_the_deepest_depth_and_stay_in_the_s
     out = rival_observations(obs, rivals, SHORT)
     assert out.shape == (2, 5)
     np.testing.assert_array_equal(out[:, :3], obs)
-    high, low = SHORT.action_map.high, SHORT.action_map.low
-    np.testing.assert_array_equal(out[:, 3:], [[high, 0.3], [low, high]])
+    none = no_rival_depth(SHORT)
+    assert none >= SHORT.depth_bound and none > 10.0             # a quote that never fills
+    np.testing.assert_array_equal(out[:, 3:], [[none, 0.3], [-none, none]])
     assert observation_space(SHORT, rivals=True).contains(out[0])
 
 
@@ -52,7 +58,7 @@ def test_pettingzoo_face_shows_the_rivals_quotes_of_the_previous_step():
     assert env.observation_space("maker_0").shape == (5,)
     policies = [AvellanedaStoikovPolicy.from_env(env, g) for g in (0.05, 0.1, 0.5)]
     obs, _ = env.reset(seed=3)
-    assert np.all(obs["maker_1"][3:] == SHORT.action_map.high)      # an empty book first
+    assert np.all(obs["maker_1"][3:] == no_rival_depth(SHORT))      # an empty book first
     for _ in range(5):
         actions = {a: policies[i].act(obs[a]) for i, a in enumerate(env.possible_agents)}
         obs, _, _, _, infos = env.step(actions)
@@ -102,7 +108,7 @@ def test_the_runner_gives_rival_columns_only_to_policies_that_observe_rivals():
 
     rollout([Spy("watcher", True), Spy("blind", False)], SHORT, n_paths=4, seed=1)
     assert seen["watcher"][0].shape == (4, 5) and seen["blind"][0].shape == (4, 3)
-    np.testing.assert_array_equal(seen["watcher"][0][:, 3:], SHORT.action_map.high)
+    np.testing.assert_array_equal(seen["watcher"][0][:, 3:], no_rival_depth(SHORT))
 
 
 def test_the_runner_refuses_rival_observing_policies_on_the_order_book():

@@ -1,11 +1,13 @@
 """The PettingZoo face of the competition market: PettingZoo's API and seed tests (parallel
-and AEC), the registry, errors, per-agent accounting on every step, volume conservation, the
-one-path view of the batched core, and the N = 1 sanity check against the single-agent AS
-statistics (two-sample, 4 standard errors, 2,000 paths per model)."""
+and AEC), the registry, errors, per-agent accounting on every step, the allocation seen
+through the env (every order reaching the best price is filled there, split invariance, price
+priority), the one-path view of the batched core, the byte-for-byte equality of one agent with
+the single-agent Gymnasium env, and the tick grid."""
 
 import math
 import warnings
 
+import gymnasium as gym
 import numpy as np
 import pettingzoo
 import pytest
@@ -14,17 +16,17 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 import asmm_env  # noqa: F401  (registers the ids)
 from asmm_env import MarketParams, competition_v0
 from asmm_env.competition_v0 import CompetitionEnv
-from asmm_env.fills import IntensityFills, ReachFills
+from asmm_env.fills import IndependentFills, OrderFlow, QueueFills
 from asmm_env.market import Market
-from asmm_env.rollout import rollout
 from asmm_env.spaces import action_space, observation_space
 from baselines import AvellanedaStoikovPolicy, ConstantSpreadPolicy, SymmetricPolicy
 
 ENV_ID = "asmm_env/Competition-v0"
 SHORT = dict(T=0.1)                     # 20 steps
-LEDGER = ("pnl", "cash", "inventory", "bid_fills", "ask_fills", "fills", "spread_capture",
-          "inventory_pnl", "adverse_selection", "fees", "mid")
-STEP_KEYS = ("bid_depth", "ask_depth", "bid_volume", "ask_volume", "inside_spread")
+LEDGER = ("pnl", "cash", "inventory", "bid_fills", "ask_fills", "fills", "bid_volume",
+          "ask_volume", "spread_capture", "inventory_pnl", "adverse_selection", "fees",
+          "liquidation", "mid")
+STEP_KEYS = ("bid_depth", "ask_depth", "bid_filled", "ask_filled", "inside_spread")
 
 
 def _as_policies(env, gammas):
@@ -50,7 +52,8 @@ def _run_episode(env, policies, seed, check=None):
 # -- PettingZoo API ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kwargs", [dict(n_agents=1), dict(n_agents=4),
-                                    dict(n_agents=3, max_inventory=2.0, market_order_size=2.0)])
+                                    dict(n_agents=3, max_inventory=2.0, order_size=2.0),
+                                    dict(n_agents=2, tick_size=0.01, liquidation_cost=0.05)])
 def test_parallel_env_passes_pettingzoo_parallel_api_test(kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")              # any API warning fails the test
@@ -101,6 +104,7 @@ def test_reset_gives_every_agent_the_start_state_and_its_ledger():
         assert env.observation_space(agent).contains(obs[agent])
         assert set(infos[agent]) == set(LEDGER)
         assert infos[agent]["pnl"] == 0.0 and infos[agent]["inventory"] == 1.0
+        assert infos[agent]["fills"] == 0.0 and infos[agent]["liquidation"] == 0.0
     np.testing.assert_array_equal(env.state(), [50.0, 1.0, 1.0, 1.0])
     assert env.state_space.contains(env.state())
 
@@ -152,11 +156,12 @@ def test_render_ansi_shows_every_agent_and_no_mode_returns_none():
 
 def test_market_parameters_come_from_kwargs_or_params_with_overrides():
     env = competition_v0.parallel_env(n_agents=2, params=MarketParams(sigma=3.0, A=100.0),
-                                      A=50.0, market_order_size=2.0)
-    assert (env.params.sigma, env.params.A) == (3.0, 50.0)
-    assert isinstance(env.market.fill_model, ReachFills)
-    assert env.market.fill_model.market_order_size == 2.0
-    custom = IntensityFills(50.0, 1.5)
+                                      A=50.0, fill_rule="linear", tick_size=0.01)
+    assert (env.params.sigma, env.params.A, env.params.tick_size) == (3.0, 50.0, 0.01)
+    model = env.market.fill_model
+    assert isinstance(model, QueueFills)
+    assert (model.flow.A, model.flow.rule) == (50.0, "linear")
+    custom = IndependentFills(OrderFlow(50.0, 1.5))
     assert competition_v0.parallel_env(n_agents=2, fill_model=custom).market.fill_model is custom
 
 
@@ -165,10 +170,12 @@ def test_market_parameters_come_from_kwargs_or_params_with_overrides():
     (dict(n_agents=2.5), ValueError, "n_agents"),
     (dict(sigma=-1.0), ValueError, "sigma"),
     (dict(volatility=1.0), TypeError, "volatility"),
+    (dict(market_order_size=2.0), TypeError, "market_order_size"),     # gone with ReachFills
+    (dict(fill_rule="cubic"), ValueError, "fill_rule"),
+    (dict(tick_size=-0.01), ValueError, "tick_size"),
+    (dict(liquidation_cost=-1.0), ValueError, "liquidation_cost"),
+    (dict(fill_model="queue"), TypeError, "fill_model"),
     (dict(render_mode="human"), ValueError, "render_mode"),
-    (dict(market_order_size=0.0), ValueError, "market_order_size"),
-    (dict(market_order_size=2.0, fill_model=IntensityFills(1.0, 1.0)), ValueError,
-     "market_order_size"),
     (dict(reward="sharpe"), ValueError, "reward"),
 ])
 def test_bad_arguments_raise_naming_the_argument(kwargs, error, name):
@@ -193,8 +200,10 @@ def test_bad_actions_raise_value_error_naming_the_agent(actions, name):
 
 def test_every_agents_accounting_identity_holds_on_every_step():
     """5 heterogeneous agents (AS with gamma 0.01 .. 1, symmetric, constant spread) with fees,
-    orders of 2 quotes, over 3 seeded episodes of 200 steps."""
-    env = competition_v0.parallel_env(n_agents=5, fee=0.01, market_order_size=2.0)
+    orders of 2 shares, an inventory bound and a liquidation cost, over 3 seeded episodes of
+    200 steps: pnl = spread capture + inventory PnL + fees + liquidation, fills count orders."""
+    env = competition_v0.parallel_env(n_agents=5, fee=0.01, order_size=2.0, max_inventory=10.0,
+                                      liquidation_cost=0.1)
     policies = (_as_policies(env, [0.01, 0.1, 1.0])
                 + [SymmetricPolicy.from_env(env, 0.1), ConstantSpreadPolicy.from_env(env, 0.4)])
     p = env.params
@@ -204,48 +213,84 @@ def test_every_agents_accounting_identity_holds_on_every_step():
             info = infos[agent]
             assert set(info) == set(LEDGER) | set(STEP_KEYS)
             residual = info["pnl"] - (info["spread_capture"] + info["inventory_pnl"]
-                                      + info["fees"])
+                                      + info["fees"] + info["liquidation"])
             assert abs(residual) <= 1e-9
-            mark = info["cash"] + info["inventory"] * info["mid"] - p.q0 * p.s0
+            mark = (info["cash"] + info["inventory"] * info["mid"] - p.q0 * p.s0
+                    + info["liquidation"])
             assert info["pnl"] == pytest.approx(mark, abs=1e-9)
             assert obs[agent][1] == info["inventory"]
+            assert abs(info["inventory"]) <= 10.0
             assert info["fills"] == info["bid_fills"] + info["ask_fills"]
+            assert info["bid_filled"] + info["ask_filled"] >= 0
             assert env.market.ledger.inventory[0, i] == info["inventory"]
 
     for seed in range(3):
         total, infos = _run_episode(env, policies, seed, check)
         for agent in env.possible_agents:
             assert total[agent] == pytest.approx(infos[agent]["pnl"], abs=1e-9)
+            led = env.market.ledger
+            i = env.agent_name_mapping[agent]
+            assert infos[agent]["liquidation"] == -0.1 * abs(led.inventory[0, i])
 
 
-@pytest.mark.parametrize("market_order_size", [1.0, 3.0])
-def test_agents_fill_exactly_the_volume_the_market_orders_execute(market_order_size):
-    """8 AS agents, 4 seeded episodes: per step and side, the shares filled over agents equal
-    the shares the step's market orders executed, each at most its size."""
-    env = competition_v0.parallel_env(n_agents=8, market_order_size=market_order_size)
-    policies = _as_policies(env, np.geomspace(0.01, 2.0, 8))
-    seen = {"orders": 0, "multi": 0}
-
-    def check(env, obs, infos, rewards):
-        orders = env.market.fill_model.last_orders
-        assert np.all(orders.executed <= market_order_size + 1e-12)
-        for side, key in enumerate(("bid_volume", "ask_volume")):
-            filled = sum(infos[agent][key] for agent in env.possible_agents)
-            assert filled == pytest.approx(orders.executed[orders.side == side].sum())
-            seen["multi"] += sum(infos[agent][key] > 0 for agent in env.possible_agents) > 1
-        seen["orders"] += orders.reach.size
+def test_agents_fill_exactly_the_orders_reaching_the_best_posted_price():
+    """4 AS agents and 4 at a constant depth 0.3 (often the best, and then sharing it), 4
+    seeded episodes: per step and side the agents' fills sum to the orders reaching the best
+    quote, i.e. what a lone maker quoting the best depths takes on the same seed (a one-agent
+    Market stepped alongside)."""
+    env = competition_v0.parallel_env(n_agents=8)
+    policies = (_as_policies(env, np.geomspace(0.01, 2.0, 4))
+                + [ConstantSpreadPolicy.from_env(env, 0.3)] * 4)
+    seen = {"fills": 0.0, "shared": 0}
 
     for seed in range(4):
+        lone = Market(env.params, 1, 1)
+        lone.reset(seed)
+
+        def check(env, obs, infos, rewards, lone=lone):
+            depths = np.array([[infos[a]["bid_depth"], infos[a]["ask_depth"]]
+                               for a in env.possible_agents])
+            lone.step(depths.min(axis=0).reshape(1, 1, 2))
+            for side, key in enumerate(("bid_filled", "ask_filled")):
+                filled = [infos[agent][key] for agent in env.possible_agents]
+                assert sum(filled) == lone.last_fills[0, 0, side]
+                seen["shared"] += sum(f > 0 for f in filled) > 1
+            seen["fills"] += lone.last_fills.sum()
+            assert lone.mid[0] == infos["maker_0"]["mid"]
+
         _run_episode(env, policies, seed, check)
-    assert seen["orders"] > 0 and seen["multi"] > 0
+    assert seen["fills"] > 100 and seen["shared"] > 0
 
 
-def test_fill_probabilities_follow_price_priority_and_the_inside_spread_is_reported():
-    """Constant quotes at depths 0.2, 0.5, 0.8, 10 episodes (4,000 quote-steps per agent).
-    The best quote fills like a lone quote, p0 = 1 - exp(-lambda), lambda = A e^{-0.2 k} dt;
-    the second only if a later order of the step reaches 0.5 (each of the lambda-Poisson
-    orders does with q = e^{-0.3 k}): p1 = 1 - e^{-lambda} - e^{-lambda} (e^{lambda (1-q)} -
-    1) / (1 - q). Both within 4 binomial s.e."""
+def test_two_agents_at_identical_depths_split_the_fills_of_one_agent_alone():
+    """The same constant quotes (depth 0.645) for one agent and for two, same seeds, 5 episodes:
+    per step and side the two agents' fills sum to the lone agent's, the mid paths are the
+    same, the fills are split (neither takes them all), and the two PnLs sum to the lone PnL."""
+    params = MarketParams(T=0.5)
+    one = competition_v0.parallel_env(n_agents=1, params=params)
+    two = competition_v0.parallel_env(n_agents=2, params=params)
+    policy = ConstantSpreadPolicy.from_env(params, 0.645)
+    fills = np.zeros(2)
+    for seed in range(5):
+        obs1, _ = one.reset(seed=seed)
+        obs2, _ = two.reset(seed=seed)
+        while one.agents:
+            _, _, _, _, infos1 = one.step({"maker_0": policy.act(obs1["maker_0"])})
+            _, _, _, _, infos2 = two.step({a: policy.act(obs2[a]) for a in two.agents})
+            for key in ("bid_volume", "ask_volume", "bid_fills", "ask_fills"):
+                assert infos2["maker_0"][key] + infos2["maker_1"][key] == infos1["maker_0"][key]
+            assert infos2["maker_0"]["mid"] == infos1["maker_0"]["mid"]
+        fills += [infos2[a]["fills"] for a in two.possible_agents]
+        together = infos2["maker_0"]["pnl"] + infos2["maker_1"]["pnl"]
+        assert together == pytest.approx(infos1["maker_0"]["pnl"], abs=1e-9)
+    assert fills.min() > 0.3 * fills.sum()
+
+
+def test_the_best_quote_fills_at_the_as_intensity_and_deeper_quotes_never():
+    """Constant quotes at depths 0.2, 0.5, 0.8, 10 episodes (4,000 quote-steps per agent): every
+    order reaching 0.5 or 0.8 reaches 0.2 first, and quotes are replenished at once, so the
+    deeper makers never fill; the best fills Poisson(A e^{-0.2 k} dt) a step (mean within 4
+    s.e.). The inside spread reported is 0.4."""
     env = competition_v0.parallel_env(n_agents=3)
     p = env.params
     policies = [ConstantSpreadPolicy.from_env(env, depth) for depth in (0.2, 0.5, 0.8)]
@@ -262,24 +307,19 @@ def test_fill_probabilities_follow_price_priority_and_the_inside_spread_is_repor
         _, infos = _run_episode(env, policies, seed, check)
         fills += [infos[agent]["fills"] for agent in env.possible_agents]
     trials = n_episodes * p.n_steps * 2
-    lam, q = p.A * math.exp(-0.2 * p.k) * p.dt, math.exp(-0.3 * p.k)
-    p0 = 1 - math.exp(-lam)
-    p1 = 1 - math.exp(-lam) - math.exp(-lam) * (math.exp(lam * (1 - q)) - 1) / (1 - q)
-    for observed, expected in ((fills[0], p0), (fills[1], p1)):
-        se = math.sqrt(expected * (1 - expected) / trials)
-        assert abs(observed / trials - expected) <= 4 * se, (observed / trials, expected)
-    assert fills[1] > fills[2]
+    rate_dt = p.A * math.exp(-0.2 * p.k) * p.dt
+    assert abs(fills[0] / trials - rate_dt) <= 4 * math.sqrt(rate_dt / trials)
+    assert fills[1] == fills[2] == 0
 
 
 def test_the_env_is_the_one_path_view_of_the_batched_core():
-    """Same seed, same quotes: the env's infos equal a Market(params, 1, N) with ReachFills
-    stepped by hand, bit for bit."""
-    params = MarketParams(T=0.5, fee=0.005)
-    env = competition_v0.parallel_env(n_agents=3, params=params, market_order_size=2.0)
+    """Same seed, same quotes: the env's infos equal a Market(params, 1, 3) stepped by hand,
+    bit for bit."""
+    params = MarketParams(T=0.5, fee=0.005, order_size=2.0, tick_size=0.01)
+    env = competition_v0.parallel_env(n_agents=3, params=params)
     policies = _as_policies(env, [0.05, 0.2, 0.8])
-    market = Market(params, 1, 3, fill_model=ReachFills.from_params(params, 2.0))
-    market.reset(np.random.default_rng(12))
-    bound = params.depth_bound
+    market = Market(params, 1, 3)
+    market.reset(12)
 
     def check(env, obs, infos, rewards):
         depths = np.array([[[infos[a]["bid_depth"], infos[a]["ask_depth"]]
@@ -290,7 +330,7 @@ def test_the_env_is_the_one_path_view_of_the_batched_core():
             assert infos[agent]["pnl"] == pnl[0, i]
             assert infos[agent]["inventory"] == market.ledger.inventory[0, i]
             assert infos[agent]["cash"] == market.ledger.cash[0, i]
-        assert bound == env.params.depth_bound
+            assert infos[agent]["fills"] == market.ledger.fills[0, i].sum()
 
     _run_episode(env, policies, 12, check)
     assert market.done
@@ -307,55 +347,107 @@ def test_aec_form_is_driven_by_baseline_policies():
     assert aec.unwrapped.market.done
 
 
-# -- N = 1: the single-agent AS statistics -------------------------------------------------
+# -- one agent: the single-agent Gymnasium env, byte for byte ------------------------------
 
-def _two_sample_z(a, b):
-    return (a.mean() - b.mean()) / math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("probability", ["exponential", "linear"])
-def test_one_agent_reproduces_the_single_agent_as_statistics(probability):
-    """AS gamma = 0.1 on the AS 2008 market, 2,000 paths per model (independent seeds): the
-    competition core (ReachFills) against the single-agent core (IntensityFills); mean
-    terminal PnL, fills, inventory std within 4 s.e."""
-    params = MarketParams(fill_rule=probability)
-    policy = AvellanedaStoikovPolicy.from_env(params, 0.1)
-    single = rollout(policy, params, n_paths=2000, seed=21).paths
-    compete = rollout(policy, params, n_paths=2000, seed=22, market_factory=lambda p, n, a: (
-        Market(p, n, a, fill_model=ReachFills.from_params(p)))).paths
-    for column in ("terminal_pnl", "fills", "spread_capture"):
-        z = _two_sample_z(single[column].to_numpy(), compete[column].to_numpy())
-        assert abs(z) <= 4, (column, z)
-    inv_a, inv_b = single.terminal_inventory.to_numpy(), compete.terminal_inventory.to_numpy()
-    # s.e. of a sample variance ~ sqrt(2 / n) var (near-Gaussian terminal inventory)
-    se = math.sqrt(2 / 2000) * math.hypot(inv_a.var(), inv_b.var())
-    assert abs(inv_a.var() - inv_b.var()) <= 4 * se
-
-
-@pytest.mark.slow
-def test_one_agent_env_episodes_match_the_single_agent_env_in_mean():
-    """250 episodes of each PettingZoo env (N = 1) and the Gymnasium env (T = 0.5, 100 steps),
-    AS gamma = 0.1: mean terminal PnL and fills within 4 s.e."""
-    import gymnasium as gym
-
-    params = MarketParams(T=0.5)
-    policy = AvellanedaStoikovPolicy.from_env(params, 0.1)
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(fill_rule="linear", toxicity=0.3),
+    dict(max_inventory=3.0, order_size=2.0, fee=0.01, tick_size=0.05, liquidation_cost=0.2),
+])
+def test_one_agent_is_the_single_agent_gymnasium_env_byte_for_byte(kwargs):
+    """AS gamma = 0.1 (and random actions), 3 seeds, T = 0.5: the same seed and actions give
+    the same observations, rewards and infos (ledger, pnl, mid) at every step."""
+    params = MarketParams(T=0.5, **kwargs)
     comp = competition_v0.parallel_env(n_agents=1, params=params)
     single = gym.make("asmm_env/AvellanedaStoikov-v0", params=params)
-    stats = {"comp": [], "single": []}
-    for seed in range(250):
-        _, infos = _run_episode(comp, [policy], 1000 + seed)
-        stats["comp"].append((infos["maker_0"]["pnl"], infos["maker_0"]["fills"]))
-        obs, info = single.reset(seed=5000 + seed)
-        done = False
-        while not done:
-            obs, _, done, _, info = single.step(policy.act(obs))
-        stats["single"].append((info["pnl"], info["bid_fills"] + info["ask_fills"]))
-    comp_stats, single_stats = np.array(stats["comp"]), np.array(stats["single"])
-    for column in range(2):
-        z = _two_sample_z(comp_stats[:, column], single_stats[:, column])
-        assert abs(z) <= 4, (column, z)
+    policy = AvellanedaStoikovPolicy.from_env(params, 0.1)
+    keys = set(LEDGER) - {"fills"}
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        obs_c, info_c = comp.reset(seed=seed)
+        obs_s, info_s = single.reset(seed=seed)
+        steps = 0
+        while comp.agents:
+            assert np.array_equal(obs_c["maker_0"], obs_s)
+            assert all(info_c["maker_0"][key] == info_s[key] for key in keys)
+            action = policy.act(obs_s) if steps % 3 else rng.uniform(-0.05, 0.2, 2)
+            before = info_s["bid_volume"], info_s["ask_volume"]
+            obs_c, rewards, terms, _, info_c = comp.step({"maker_0": action})
+            obs_s, reward, term, _, info_s = single.step(action)
+            assert rewards["maker_0"] == reward and terms["maker_0"] == term
+            assert info_c["maker_0"]["bid_filled"] == info_s["bid_volume"] - before[0]
+            assert info_c["maker_0"]["ask_filled"] == info_s["ask_volume"] - before[1]
+            steps += 1
+        assert term and steps == params.n_steps
+        assert all(info_c["maker_0"][key] == info_s[key] for key in keys)
+
+
+def test_one_agent_reports_every_info_key_of_the_single_agent_env_with_the_same_value():
+    params = MarketParams(T=0.1)
+    comp = competition_v0.parallel_env(n_agents=1, params=params)
+    single = gym.make("asmm_env/AvellanedaStoikov-v0", params=params)
+    comp.reset(seed=0)
+    single.reset(seed=0)
+    action = params.action_map.to_action(0.0, 0.0)   # at the mid: fills every step
+    for _ in range(params.n_steps):
+        _, _, _, _, infos = comp.step({"maker_0": action})
+        _, _, _, _, info = single.step(action)
+        assert {key: infos["maker_0"][key] for key in info} == info
+
+
+# -- the tick grid --------------------------------------------------------------------------
+
+def test_tick_size_puts_every_quote_and_fill_of_the_env_on_the_grid():
+    """Tick 0.05, three AS agents (continuous depths), 3 episodes: the quotes reported rest on
+    the grid around the mid they were posted at, rounded away from it by less than a tick, and
+    every agent's cash stays a multiple of the tick (whole orders at grid prices, no fees, no
+    initial inventory)."""
+    tick = 0.05
+    env = competition_v0.parallel_env(n_agents=3, tick_size=tick, T=0.5)
+    policies = _as_policies(env, [0.05, 0.2, 0.8])
+    reach = env.params.action_map
+    traded = 0.0
+
+    def on_grid(x):
+        return abs(x / tick - round(x / tick)) <= 1e-6
+
+    for seed in range(3):
+        obs, _ = env.reset(seed=seed)
+        while env.agents:
+            mid = obs["maker_0"][0]
+            actions = {a: policies[i].act(obs[a]) for i, a in enumerate(env.possible_agents)}
+            obs, _, _, _, infos = env.step(actions)
+            for agent, action in actions.items():
+                info = infos[agent]
+                wanted_bid, wanted_ask = reach.to_depths(action, 1)[0]
+                assert on_grid(mid - info["bid_depth"]) and on_grid(mid + info["ask_depth"])
+                assert -1e-9 <= info["bid_depth"] - wanted_bid < tick + 1e-9
+                assert -1e-9 <= info["ask_depth"] - wanted_ask < tick + 1e-9
+                assert on_grid(info["cash"])
+                traded += info["bid_filled"] + info["ask_filled"]
+    assert traded > 100
+
+
+def test_on_a_grid_agents_at_one_price_share_it_and_the_totals_are_a_lone_agents():
+    """Tick 0.25, two agents at depths 0.21 and 0.24 (mostly one grid price) against one agent
+    at 0.21, same seeds, 3 episodes of 100 steps: per step the two agents' fills sum to the
+    lone agent's; both fill."""
+    params = MarketParams(T=0.5, tick_size=0.25)
+    one = competition_v0.parallel_env(n_agents=1, params=params)
+    two = competition_v0.parallel_env(n_agents=2, params=params)
+    near = params.action_map.to_action(0.21, 0.21)
+    far = params.action_map.to_action(0.24, 0.24)
+    fills = np.zeros(2)
+    for seed in range(3):
+        one.reset(seed=seed)
+        two.reset(seed=seed)
+        while one.agents:
+            _, _, _, _, infos1 = one.step({"maker_0": near})
+            _, _, _, _, infos2 = two.step({"maker_0": near, "maker_1": far})
+            for key in ("bid_fills", "ask_fills"):
+                assert infos2["maker_0"][key] + infos2["maker_1"][key] == infos1["maker_0"][key]
+        fills += [infos2[a]["fills"] for a in two.possible_agents]
+    assert fills.min() > 0
 
 
 # -- SuperSuit -----------------------------------------------------------------------------

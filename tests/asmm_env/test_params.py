@@ -19,10 +19,12 @@ def test_defaults_are_the_as_2008_simulation_setup():
     assert p.n_steps == 200
 
 
-def test_depth_bound_defaults_to_ten_sd_plus_ten_over_k_and_max_depth_overrides_it():
+def test_action_map_defaults_to_minus_one_over_k_to_three_over_k_and_both_ends_override():
     p = MarketParams(sigma=3.0, T=4.0, k=2.0, dt=0.5)
-    assert p.depth_bound == pytest.approx(10 * 3.0 * 2.0 + 10 / 2.0)
+    assert (p.action_map.low, p.action_map.high) == (-0.5, 1.5)
+    assert p.action_map.centre == 0.5 and p.depth_bound == 1.5        # 1 / k at action 0
     assert MarketParams(max_depth=7.5).depth_bound == 7.5
+    assert MarketParams(min_depth=-3.0, max_depth=30.0).action_map.low == -3.0
 
 
 def test_n_steps_survives_float_rounding_of_t_over_dt():
@@ -68,8 +70,10 @@ BAD_VALUES = [
     ("max_inventory", 0.0, "> 0"),
     ("max_inventory", -3.0, "> 0"),
     ("max_inventory", NAN, None),
-    ("max_depth", 0.0, "> 0"),
+    ("max_depth", -1.0, "> min_depth"),
     ("max_depth", INF, None),
+    ("min_depth", 5.0, "< max_depth"),
+    ("min_depth", NAN, None),
 ]
 
 

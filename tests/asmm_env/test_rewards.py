@@ -14,7 +14,7 @@ def _episode(seed=0, **kwargs):
     """Rewards and infos of one episode quoting at fixed depths 0.3 (action in env units)."""
     env = gym.make(ENV_ID, T=0.2, **kwargs)
     _, info = env.reset(seed=seed)
-    action = np.full(2, 0.3 / env.unwrapped.params.depth_bound)
+    action = env.unwrapped.params.action_map.to_action(0.3, 0.3)
     rewards, infos, terminated = [], [info], False
     while not terminated:
         _, reward, terminated, truncated, info = env.step(action)

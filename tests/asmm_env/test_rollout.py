@@ -130,7 +130,7 @@ def test_record_paths_is_capped_by_the_first_chunk_and_zero_records_nothing():
 
 
 def test_inside_spread_mean_is_the_quoted_spread_of_a_symmetric_policy():
-    policy = SymmetricPolicy(1.25, depth_bound=PARAMS.depth_bound)
+    policy = SymmetricPolicy(1.25, action_map=PARAMS)
     result = rollout(policy, PARAMS, n_paths=8, seed=0, chunk_size=3)
     assert result.inside_spread_mean.shape == (PARAMS.n_steps,)
     np.testing.assert_allclose(result.inside_spread_mean, 1.25, rtol=1e-12)

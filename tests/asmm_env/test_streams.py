@@ -49,6 +49,17 @@ def test_streams_of_different_sources_blocks_and_seeds_differ():
     assert np.array_equal(a, RandomStreams(0, 10).block_generator("price", 0).random(10))
 
 
+def test_step_generators_are_independent_from_step_to_step_at_each_position():
+    # 500 steps x 2000 positions: the mean over steps at each position has the standard
+    # deviation of i.i.d. uniforms, sqrt(1/12/500) (within 10%); jumping one PCG64 by 2**64
+    # draws a step gave 1.33 times that.
+    streams = RandomStreams(17, 50, block_paths=1000)
+    draws = np.array([streams.step_generator("book", 0, t).random(2000) for t in range(500)])
+    assert abs(draws.mean(axis=0).std() / np.sqrt(1 / 12 / 500) - 1) < 0.1
+    with pytest.raises(ValueError, match="^step must be an integer >= -1"):
+        streams.step_generator("book", 0, -2)
+
+
 def test_a_step_generator_does_not_depend_on_what_earlier_steps_drew():
     st = RandomStreams(2, 10)
     st.step_generator("book", 0, 0).random(1000)          # step 0 draws a lot...
@@ -136,7 +147,7 @@ def test_the_orders_reaching_a_price_do_not_depend_on_how_many_makers_quote_ther
     # Every path: one maker alone at 0.645 is filled exactly as often as five makers there
     # together (the old engine gave two makers 13% more flow than one).
     p = SHORT
-    maker = ConstantSpreadPolicy(0.645, 0.645, depth_bound=p.depth_bound)
+    maker = ConstantSpreadPolicy(0.645, 0.645, action_map=p)
     alone = rollout(maker, p, n_paths=300, seed=8).paths
     for n in (2, 5):
         crowd = rollout([maker] * n, p, n_paths=300, seed=8).paths

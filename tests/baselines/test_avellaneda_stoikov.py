@@ -12,7 +12,9 @@ from asmm_env import MarketParams
 from asmm_env.rollout import rollout
 from baselines import AvellanedaStoikovPolicy, SymmetricPolicy
 
-PARAMS = MarketParams()      # AS 2008: S0 = 100, T = 1, sigma = 2, dt = 0.005, A = 140, k = 1.5
+# AS 2008 (S0 = 100, T = 1, sigma = 2, dt = 0.005, A = 140, k = 1.5), with actions that reach
+# every depth the formula quotes here (the default range [-1/k, 3/k] clips gamma = 0.5's).
+PARAMS = MarketParams(min_depth=-30.0, max_depth=30.0)
 
 
 def _formula_depths(q, tau, gamma, sigma=2.0, k=1.5, include_time_term=True):

@@ -9,6 +9,7 @@ import pytest
 from asmm_env import MarketParams
 from asmm_env.analytic.glft import glft_depths
 from asmm_env.rollout import rollout
+from asmm_env.spaces import no_rival_depth
 from baselines import CompetitionAwarePolicy, GLFTPolicy
 from baselines.competition_aware import shared_flow_floor
 
@@ -31,7 +32,7 @@ def test_alone_it_quotes_the_glft_depths_with_or_without_rival_columns():
     glft = GLFTPolicy.from_env(PARAMS, 0.1)
     obs = np.array([[100.0, q, tau] for q in (-20, -3, 0, 4, 20) for tau in (1.0, 0.5, 0.01)])
     np.testing.assert_array_equal(aware.depths(obs), glft.depths(obs))
-    empty = np.column_stack([obs, np.full((len(obs), 2), PARAMS.action_map.high)])
+    empty = np.column_stack([obs, np.full((len(obs), 2), no_rival_depth(PARAMS))])
     np.testing.assert_allclose(aware.depths(empty), glft.depths(obs), rtol=0, atol=1e-12)
 
 
@@ -76,7 +77,7 @@ def test_it_stands_back_at_its_cost_when_neither_undercutting_nor_joining_pays()
 def test_at_the_inventory_bound_it_posts_no_bid():
     aware = CompetitionAwarePolicy.from_env(PARAMS, 0.1, 3)
     bid, ask = aware.depths(_obs(20.0, 0.5, 0.1, 0.1))
-    assert bid[0] == PARAMS.action_map.high and ask[0] < 0.1
+    assert bid[0] == aware.no_quote_depth >= 30.0 / 1.5 and ask[0] < 0.1
 
 
 def test_the_shared_flow_floor_rises_with_n_and_is_the_costs_at_zero_inventory():

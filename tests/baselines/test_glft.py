@@ -68,9 +68,9 @@ def test_depths_equal_glft_depths_at_every_grid_time_and_inventory(params):
     quoted_bid, quoted_ask = np.isfinite(exact_bid), np.isfinite(exact_ask)
     np.testing.assert_allclose(bid[quoted_bid], exact_bid[quoted_bid], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ask[quoted_ask], exact_ask[quoted_ask], rtol=1e-9, atol=1e-12)
-    # Where GLFT has no quote the policy quotes at the deepest allowed depth.
-    assert np.all(bid[~quoted_bid] == params.action_map.high)
-    assert np.all(ask[~quoted_ask] == params.action_map.high)
+    # Where GLFT has no quote the policy quotes out of reach (30 / k).
+    assert np.all(bid[~quoted_bid] == policy.no_quote_depth)
+    assert np.all(ask[~quoted_ask] == policy.no_quote_depth)
 
 
 def test_actions_are_the_depths_through_the_action_map_and_keep_the_batch_shape():
@@ -92,14 +92,19 @@ def test_bid_at_q_equals_ask_at_minus_q_through_the_policy(params):
         np.testing.assert_array_equal(action[:, 0], action[::-1, 1])
 
 
-def test_no_bid_at_plus_Q_and_no_ask_at_minus_Q_are_actions_plus_one():
+def test_no_bid_at_plus_Q_and_no_ask_at_minus_Q_are_out_of_reach_and_actions_past_one():
     policy = GLFTPolicy.from_env(AS2008_Q, gamma=GAMMA)
     taus = np.array([1.0, 0.5, 0.005])
+    bid, _ = policy.depths(obs(10.0, taus))
+    _, ask = policy.depths(obs(-10.0, taus))
+    assert np.all(bid == 30.0 / AS2008_Q.k) and np.all(ask == 30.0 / AS2008_Q.k)
     at_plus = policy.act(obs(10.0, taus))
     at_minus = policy.act(obs(-10.0, taus))
-    assert np.all(at_plus[:, 0] == 1.0) and np.all(at_minus[:, 1] == 1.0)
-    # The other side is quoted (inside the action range).
-    assert np.all(np.abs(at_plus[:, 1]) < 1.0) and np.all(np.abs(at_minus[:, 0]) < 1.0)
+    assert np.all(at_plus[:, 0] > 1.0) and np.all(at_minus[:, 1] > 1.0)   # the env clips to 1
+    wide = GLFTPolicy.from_env(AS2008_Q.replace(min_depth=-30.0, max_depth=30.0), gamma=GAMMA)
+    # The other side is quoted, inside a wide action range.
+    assert np.all(np.abs(wide.act(obs(10.0, taus))[:, 1]) < 1.0)
+    assert np.all(np.abs(wide.act(obs(-10.0, taus))[:, 0]) < 1.0)
 
 
 def test_inventory_beyond_Q_is_quoted_as_at_the_bound():
@@ -128,10 +133,15 @@ def test_asymptotic_policy_quotes_the_closed_form_whatever_the_time():
         np.testing.assert_allclose(bid, ask[::-1])
 
 
-@pytest.mark.parametrize("params", [AS2008_Q, MarketParams(max_inventory=100.0), LIQUID_Q,
-                                    LIQUID_Q.replace(max_inventory=100.0)],
+WIDE = dict(min_depth=-30.0, max_depth=30.0)
+
+
+@pytest.mark.parametrize("params", [AS2008_Q.replace(**WIDE),
+                                    MarketParams(max_inventory=100.0, **WIDE),
+                                    LIQUID_Q.replace(**WIDE),
+                                    LIQUID_Q.replace(max_inventory=100.0, **WIDE)],
                          ids=["as2008-Q10", "as2008-Q100", "liquid-Q50", "liquid-Q100"])
-def test_default_action_map_contains_every_exact_and_asymptotic_quote(params, caplog):
+def test_a_wide_action_map_contains_every_exact_and_asymptotic_quote(params, caplog):
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=GAMMA)
     low, high = policy.depth_range
@@ -169,8 +179,10 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     params = MarketParams(T=0.5, fill_rule="exponential")
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=0.01, Q=3)
-    # A quote at the default deepest depth (26.7) fills ~1e-15 times a session: no warning.
-    assert caplog.text == ""
+    # Through an env "no quote" is the deepest action depth (3 / k), which fills: a warning;
+    # the runner uses the policy's no_quote_depth (30 / k), which never fills.
+    assert "without max_inventory" in caplog.text
+    assert policy.no_quote_depth == 30.0 / params.k
     result = rollout(policy, params, n_paths=2_000, seed=12)
     assert result.paths["max_abs_inventory"].max() == 3.0
     poisson = rollout(policy, params.replace(fill_rule="poisson"), n_paths=2_000, seed=12)
@@ -180,10 +192,14 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     assert bounded.paths["max_abs_inventory"].max() == 3.0
 
 
-def test_unbounded_market_with_a_shallow_depth_bound_warns_that_Q_leaks(caplog):
+def test_an_unbounded_market_warns_that_Q_leaks_only_if_the_deepest_action_fills(caplog):
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         GLFTPolicy.from_env(MarketParams(max_depth=2.0), gamma=0.1, Q=3)
     assert "without max_inventory" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="baselines.glft"):
+        GLFTPolicy.from_env(MarketParams(max_depth=30.0), gamma=0.1, Q=3)
+    assert "without max_inventory" not in caplog.text
 
 
 def test_gymnasium_env_episode_with_the_policy_stays_within_Q():

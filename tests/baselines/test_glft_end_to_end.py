@@ -10,10 +10,10 @@ The GLFT value ``CE = ln(v_0(0)) / k`` is for continuous time. The env is a disc
 market: per step and side at most one fill, with probability ``1 - exp(-lambda dt)``. So the
 realised CE carries an O(dt) discretisation error. Three ways to pin it down:
 
-1. ``chain_certainty_equivalent`` computes, without Monte Carlo, the exact CE of the env's
-   discrete-time chain under a Markov policy (backward induction over the (t_i, q) grid,
-   written from the step rule in asmm_env/market.py, not from its code). The Monte Carlo CE
-   must equal it within 4 s.e. at every dt (no allowance at all).
+1. ``experiments.glft.chain_certainty_equivalent`` computes, without Monte Carlo, the exact
+   CE of the env's discrete-time chain under a Markov policy (backward induction over the
+   (t_i, q) grid, written from the fill rules' docstrings, not from the market's code). The
+   Monte Carlo CE must equal it within 4 s.e. at every dt (no allowance at all).
 2. The chain's gap to the continuous value is linear in dt: at dt = 0.002, 0.001, 0.0005,
    0.00025 it is -0.4367, -0.2210, -0.1112, -0.0558 (successive ratios 1.98, 1.99, 1.99; the
    Richardson extrapolation ``2 CE(dt/2) - CE(dt)`` misses the analytic value by only -0.0053,
@@ -50,12 +50,12 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
 from asmm_env.analytic import glft_certainty_equivalent, glft_depths
 from asmm_env.params import MarketParams
 from asmm_env.rollout import rollout
 from baselines import AvellanedaStoikovPolicy, GLFTAsymptoticPolicy, GLFTPolicy, SymmetricPolicy
+from experiments.glft import chain_certainty_equivalent
 from experiments.stats import certainty_equivalent
 
 GAMMA = 0.5
@@ -67,57 +67,6 @@ N_PATHS = 100_000
 SEED = 2013
 ANALYTIC = glft_certainty_equivalent(0, gamma=GAMMA, sigma=MARKET.sigma, A=MARKET.A,
                                      k=MARKET.k, Q=Q, T=MARKET.T)
-
-
-def chain_certainty_equivalent(policy, params: MarketParams, gamma: float, q0: int = 0) -> float:
-    """Exact CE ``-ln E[exp(-gamma PnL)] / gamma`` of the env's discrete-time market under a
-    policy whose depths depend on (time remaining, inventory) only.
-
-    One step from inventory q (the rules of asmm_env/fills.py and the Market's capacities,
-    written from their docstrings, not from the code): the bid is reached by
-    ``N_b ~ Poisson(lambda_b dt)`` orders, ``lambda = A min(1, exp(-k delta))``, and fills
-    ``min(N_b, Q - q)`` of them (``fill_rule="poisson"``), or at most one, with probability
-    ``1 - exp(-lambda_b dt)``, if q + 1 <= Q (``"exponential"``); the ask likewise with
-    capacity Q + q, independently; each fill earns its depth. Then the mid moves by
-    ``sigma sqrt(dt) Z`` and the post-fill inventory q' earns q' dS, with
-    ``E[exp(-gamma q' dS)] = exp(gamma^2 sigma^2 q'^2 dt / 2)``. So ``w_q(t_i) =
-    E[exp(-gamma PnL over [t_i, T]) | q]`` satisfies a linear backward recursion from
-    ``w(T) = 1``, solved here on q = -Q..Q with a running log scale.
-    """
-    Qb = round(params.max_inventory)
-    q = np.arange(-Qb, Qb + 1)
-    dt, bound = params.dt, params.depth_bound
-    risk = 0.5 * gamma**2 * params.sigma**2 * dt
-    n = np.arange(2 * Qb + 1)                          # fills of one side in a step
-    w, log_scale = np.ones(q.size), 0.0
-    for i in range(params.n_steps - 1, -1, -1):
-        tau = (params.n_steps - i) * dt
-        observation = np.stack([np.full(q.size, params.s0), q, np.full(q.size, tau)], axis=-1)
-        depths = np.clip(policy.act(observation), -1.0, 1.0) * bound   # what the env applies
-        rate_dt = params.A * np.exp(-params.k * np.maximum(depths, 0.0)) * dt   # (q, side)
-        capacity = np.stack([Qb - q, Qb + q], axis=-1)
-        if params.fill_rule == "poisson":
-            pmf = stats.poisson.pmf(n, rate_dt[..., None])              # (q, side, n)
-        else:
-            pmf = np.zeros((*rate_dt.shape, n.size))
-            pmf[..., 1] = -np.expm1(-rate_dt)
-            pmf[..., 0] = np.exp(-rate_dt)
-        # min(N, capacity): the mass at and beyond the capacity sits at the capacity.
-        pmf = np.where(n < capacity[..., None], pmf, 0.0)
-        tail = 1.0 - pmf.sum(axis=-1)
-        np.put_along_axis(pmf, capacity[..., None], tail[..., None], axis=-1)
-        # Weight of n fills on a side: P(n) exp(-gamma n depth).
-        weight = pmf * np.exp(-gamma * n * depths[..., None])
-        g = np.exp(risk * q**2) * w                        # value after fills, by q'
-        # w_q = sum over (n_b, n_a) of weight_b weight_a g(q + n_b - n_a).
-        shift = q[:, None, None] + n[None, :, None] - n[None, None, :]
-        inside = (shift >= -Qb) & (shift <= Qb)
-        values = np.where(inside, g[np.clip(shift + Qb, 0, 2 * Qb)], 0.0)
-        w = np.einsum("qb,qa,qba->q", weight[:, 0], weight[:, 1], values)
-        top = w.max()
-        w /= top
-        log_scale += math.log(top)
-    return -(math.log(w[q0 + Qb]) + log_scale) / gamma
 
 
 def lost_fill_allowance(params: MarketParams, gamma: float) -> float:

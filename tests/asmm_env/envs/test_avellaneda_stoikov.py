@@ -32,7 +32,7 @@ def _make_vec(num_envs, **kwargs):
 def _action(env, step, n=None):
     """Quotes 0.3 below and 0.2 to 0.6 above the mid, as an action in the env's units."""
     depths = np.array([0.3, 0.2 + 0.1 * (step % 5)])
-    action = depths / env.unwrapped.params.depth_bound
+    action = env.unwrapped.params.action_map.to_action(depths[0], depths[1])
     return action if n is None else np.tile(action, (n, 1))
 
 
@@ -274,6 +274,21 @@ def test_bad_parameter_raises_value_error_naming_it_on_both_faces(kwargs, name):
         gym.make(ENV_ID, **kwargs)
     with pytest.raises(ValueError, match=rf"^{name}"):
         _make_vec(2, **kwargs)
+
+
+@pytest.mark.parametrize("env_id", [ENV_ID, "asmm_env/AvellanedaStoikovLOB-v0"])
+@pytest.mark.parametrize("num_envs", [0, -3, 2.5])
+def test_a_bad_num_envs_is_named_as_the_user_wrote_it(env_id, num_envs):
+    # The old message named the core's n_paths, which the user never wrote.
+    with pytest.raises(ValueError, match="^num_envs must be an integer >= 1"):
+        gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+
+
+def test_a_scalar_action_is_told_the_shape_it_needs():
+    env = gym.make(ENV_ID)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^action must have shape \(2,\)"):
+        env.step(np.float64(0.3))
 
 
 def test_unsupported_render_mode_raises_value_error_naming_it_on_both_faces():

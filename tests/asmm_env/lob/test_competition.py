@@ -20,7 +20,6 @@ from asmm_env.lob.env import (
     observation_space,
     offsets_to_action,
 )
-from asmm_env.spaces import action_to_depths
 from baselines import AvellanedaStoikovPolicy, RandomPolicy
 
 ENV_ID = "asmm_env/CompetitionLOB-v0"
@@ -36,7 +35,7 @@ def _as_policy(params, gamma):
     15 time units, k about 3 per tick."""
     return AvellanedaStoikovPolicy(gamma, sigma=params.tick_size / np.sqrt(15.0),
                                    k=3.0 / params.tick_size, T=params.T,
-                                   depth_bound=params.depth_bound)
+                                   action_map=params)
 
 
 class _Levels:
@@ -170,7 +169,7 @@ def test_every_agents_accounting_identity_holds_on_every_step():
     env = lob_competition.parallel_env(n_agents=4, fee=0.002, q0=1.0)
     p = env.params
     policies = [_as_policy(p, 1.0), _as_policy(p, 20.0), _Levels(p, 0, 0),
-                RandomPolicy(0.0, p.depth_bound, depth_bound=p.depth_bound, seed=3)]
+                RandomPolicy(0.0, p.depth_bound, action_map=p, seed=3)]
     filled = dict.fromkeys(env.possible_agents, 0.0)
 
     def check(env, obs, infos, rewards, actions):
@@ -188,7 +187,7 @@ def test_every_agents_accounting_identity_holds_on_every_step():
             assert info["spread_capture"] == pytest.approx(filled[agent] * p.tick_size / 2,
                                                            abs=1e-12)
             assert info["fees"] == pytest.approx(-p.fee * filled[agent], abs=1e-12)
-            levels = depths_to_offsets(action_to_depths(actions[agent], 1, p.depth_bound), p)
+            levels = depths_to_offsets(p.action_map.to_depths(actions[agent], 1), p)
             assert [info["bid_level"], info["ask_level"]] == levels[0].tolist()
             np.testing.assert_array_equal(obs[agent][[0, 2, 3, 4, 5, 6]],
                                           obs["maker_0"][[0, 2, 3, 4, 5, 6]])

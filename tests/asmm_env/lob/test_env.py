@@ -100,7 +100,7 @@ def test_actions_map_to_levels_by_depth_bins_of_one_tick():
     assert depths_to_offsets(depths, p).tolist() == [0, 0, 0, 1, 1, 2, 2, 2, 2]
     for j in range(3):
         action = offsets_to_action(j, 2 - j, p)
-        assert depths_to_offsets(action * p.depth_bound, p).tolist() == [j, 2 - j]
+        assert depths_to_offsets(p.action_map.to_depths(action, 1)[0], p).tolist() == [j, 2 - j]
     env = gym.make(ENV_ID, n_levels=3, tick_size=0.5, **INSTANT)
     env.reset(seed=1)
     env.step(np.array([1.0, -1.0]))
