@@ -124,7 +124,7 @@ class Settings:
     agent_counts: tuple[int, ...] = (1, 2, 3, 5, 10, 20)
     offsets: tuple[float, ...] = (-0.8, -0.7, -0.6, -0.5, -0.4, -0.3, -0.2, -0.1, 0.0, 0.1,
                                   0.2)
-    nash_paths: int = 500
+    nash_paths: int = 1000
     nash_max_iterations: int = 12
     map_agents: int = 2
     map_offsets: tuple[float, ...] = (-0.8, -0.6, -0.4, -0.2, 0.0, 0.2)
