@@ -11,8 +11,9 @@
 | Agents             | `n_agents` (default 2)                                       |
 | Action Shape       | (2,)                                                         |
 | Action Values      | [-1, 1]: (bid_depth, ask_depth) / max_depth                  |
-| Observation Shape  | (3,)                                                         |
-| Observation Values | (mid, inventory, time_remaining), finite bounds (see below)  |
+| Observation Shape  | (3,), or (5,) with `observe_rivals=True`                     |
+| Observation Values | (mid, inventory, time_remaining[, rival_bid_depth,           |
+|                    | rival_ask_depth]), finite bounds (see below)                 |
 | State Shape        | (n_agents + 2,): (mid, every inventory, time_remaining)      |
 
 `n_agents` market makers quote a bid and an ask on one shared Avellaneda–Stoikov (2008)
@@ -46,13 +47,27 @@ from the mid), where makers share levels by time priority.
 ### Observation Space
 
 Each agent sees the observation of the single-agent env for its own inventory,
-`asmm_env.spaces.observations`, so any `baselines` policy drives any agent:
+`asmm_env.spaces.observations`, so any `baselines` policy drives any agent. With
+`observe_rivals=True` it also sees the book's best rival quotes: the smallest bid and ask
+depths among the quotes the *other* agents posted at the previous step (on the tick grid;
+`asmm_env.spaces.no_rival_depth(params)`, a depth that never fills, where no rival posts,
+e.g. at the first step), which the strategic policies
+(`baselines.UndercutPolicy`, `baselines.CompetitionAwarePolicy`) need; the other policies
+read the first three entries only, so any agent can run any policy:
 
-| Num | Observation    | Unit        | Bounds                                  |
-|-----|----------------|-------------|-----------------------------------------|
-| 0   | mid            | price units | s0 -/+ 100 sd of the episode's mid move |
-| 1   | inventory      | shares      | -/+ max_inventory, or the most it moves |
-| 2   | time_remaining | time units  | [0, T]                                  |
+| Num | Observation     | Unit        | Bounds                                  |
+|-----|-----------------|-------------|-----------------------------------------|
+| 0   | mid             | price units | s0 -/+ 100 sd of the episode's mid move |
+| 1   | inventory       | shares      | -/+ max_inventory, or the most it moves |
+| 2   | time_remaining  | time units  | [0, T]                                  |
+| 3   | rival_bid_depth | price units | -/+ no_rival_depth (observe_rivals)     |
+| 4   | rival_ask_depth | price units | -/+ no_rival_depth (observe_rivals)     |
+
+A rival's quote is shown at the depth it was posted at (its distance from the mid then):
+makers re-centre their quotes on the mid, so its depth, not its stale price, is what it is
+expected to quote again. The Monte Carlo runner (`asmm_env.rollout.rollout`) gives the same
+extended observation to every policy with `observes_rivals = True`, so a set of policies runs
+alike on both faces.
 
 ### Action Space
 
@@ -85,6 +100,21 @@ from asmm_env import competition_v0
 competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, tick_size=0.01)
 ```
 
+Strategic makers among fixed ones (any agent can run any policy):
+
+``` python
+from baselines import AvellanedaStoikovPolicy, UndercutPolicy
+
+env = competition_v0.parallel_env(n_agents=3, tick_size=0.01, observe_rivals=True)
+policies = [UndercutPolicy.from_env(env, gamma=0.1),
+            *[AvellanedaStoikovPolicy.from_env(env, gamma=0.1)] * 2]
+observations, infos = env.reset(seed=1)
+while env.agents:
+    actions = {agent: policies[i].act(observations[agent])
+               for i, agent in enumerate(env.possible_agents)}
+    observations, rewards, terminations, truncations, infos = env.step(actions)
+```
+
 | Argument            | Meaning                                                 | Default    |
 |---------------------|---------------------------------------------------------|------------|
 | `n_agents`          | number of market makers (integer >= 1)                  | 2          |
@@ -94,6 +124,7 @@ competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, tick_size=0.0
 | `reward`            | `"pnl"`, `"inventory_penalty"`, `"cara"` or a callable  | `"pnl"`    |
 | `inventory_penalty` | phi of `"inventory_penalty"`, money / share^2 / time    | 0.0        |
 | `risk_aversion`     | gamma of `"cara"`, 1 / money                            | 0.1        |
+| `observe_rivals`    | append the best rival quotes to every observation       | False      |
 | `render_mode`       | `"ansi"` or None                                        | None       |
 | `price_model`       | a price model replacing the one `params` describe       | None       |
 | `fill_model`        | a fill model replacing `QueueFills` (`IndependentFills`:| None       |
@@ -101,7 +132,7 @@ competition_v0.parallel_env(n_agents=5, sigma=2.0, A=140.0, k=1.5, tick_size=0.0
 
 ### Version History
 
-* v0: initial version.
+* v0: initial version; `observe_rivals` (off by default) added with the strategic policies.
 """
 
 from __future__ import annotations
@@ -124,9 +155,12 @@ from asmm_env.market import Market
 from asmm_env.spaces import (
     ACTION_NAMES,
     OBSERVATION_NAMES,
+    RIVAL_OBSERVATION_NAMES,
     action_space,
+    best_rival_depths,
     observation_space,
     observations,
+    rival_observations,
 )
 
 
@@ -159,7 +193,11 @@ class CompetitionEnv(ParallelFace):
 
     def __init__(self, n_agents: int = 2, **kwargs: Any) -> None:
         n_agents = check_n_agents(n_agents)
-        params, options = split_kwargs(dict(kwargs), ENV_KEYS)
+        params, options = split_kwargs(dict(kwargs), ENV_KEYS | {"observe_rivals"})
+        self.observe_rivals = options.get("observe_rivals", False)
+        if not isinstance(self.observe_rivals, (bool, np.bool_)):
+            raise ValueError(f"observe_rivals must be True or False, got "
+                             f"{self.observe_rivals!r}")
         self.params = params
         self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
                              fill_model=options.get("fill_model"),
@@ -167,9 +205,13 @@ class CompetitionEnv(ParallelFace):
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),
                                              self.metadata["render_modes"])
-        self.observation_names, self.action_names = OBSERVATION_NAMES, ACTION_NAMES
-        self._init_agents(int(n_agents), lambda: observation_space(params),
+        self.observation_names = (OBSERVATION_NAMES + RIVAL_OBSERVATION_NAMES
+                                  if self.observe_rivals else OBSERVATION_NAMES)
+        self.action_names = ACTION_NAMES
+        self._init_agents(int(n_agents),
+                          lambda: observation_space(params, rivals=bool(self.observe_rivals)),
                           lambda: action_space(params))
+        self._posted = np.full((1, int(n_agents), 2), np.inf)
         single = observation_space(params)
         n = len(self.possible_agents)
         self.state_space = gymnasium.spaces.Box(
@@ -178,11 +220,16 @@ class CompetitionEnv(ParallelFace):
                                  single.high[2:]]),
             dtype=np.float64)
 
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        self._posted = np.full(self._posted.shape, np.inf)     # an empty book
+        return super().reset(seed=seed, options=options)
+
     def _step_core(self, depths: np.ndarray) -> None:
         allowed = self.market.allowed_sides()
         depths = self.market.on_grid(depths)
         volume = self.market.step(depths)
         posted = depths if allowed is None else np.where(allowed, depths, np.inf)
+        self._posted = posted
         self._last = {"depths": depths[0], "volume": volume[0].copy(),
                       "inside_spread": float(posted[0].min(axis=0).sum()),
                       "rows": (depths[0].tolist(), volume[0].tolist())}
@@ -210,7 +257,10 @@ class CompetitionEnv(ParallelFace):
     def _observation_rows(self) -> np.ndarray:
         m = self.market
         n = len(self.possible_agents)
-        return observations(np.repeat(m.mid, n), m.ledger.inventory[0], m.time_remaining)
+        obs = observations(np.repeat(m.mid, n), m.ledger.inventory[0], m.time_remaining)
+        if self.observe_rivals:
+            obs = rival_observations(obs, best_rival_depths(self._posted)[0], self.params)
+        return obs
 
     def _last_info(self, i: int) -> dict[str, float]:
         depths, volume = self._last["rows"]

@@ -10,6 +10,16 @@ path (and agent) in a pandas DataFrame. Paths are simulated in chunks of whole b
 streams (:mod:`asmm_env.streams`), so the market of path ``i`` depends only on ``(seed, i)``:
 results are the same bytes for any ``chunk_size``, any number of workers and any policies
 (common random numbers), and the first paths of a larger run are the paths of a smaller one.
+
+Strategic policies (``observes_rivals = True``, e.g. :class:`baselines.UndercutPolicy`) get
+each step the observation extended with the book's best rival quotes,
+``(mid, inventory, time_remaining, rival_bid_depth, rival_ask_depth)``
+(:func:`asmm_env.spaces.rival_observations`): the smallest depth per side among the quotes
+the *other* agents posted at the previous step (on the tick grid, where posted; none before
+the first step), as the PettingZoo face ``competition_v0.parallel_env(observe_rivals=True)``
+shows them. Agents re-quote simultaneously, so a rival's quote of this step is not known; a
+maker re-centres its quotes on the mid, so the rival's depth, not its stale price, is what it
+is expected to quote again.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import pandas as pd
 from asmm_env.actions import ActionMap
 from asmm_env.market import Market
 from asmm_env.params import MarketParams
-from asmm_env.spaces import observations
+from asmm_env.spaces import best_rival_depths, observations, rival_observations
 from asmm_env.streams import BLOCK_PATHS
 from asmm_env.validation import check_positive_int
 
@@ -57,13 +67,16 @@ class RolloutResult:
     (n_steps + 1, K, n_agents), ``bid_depth`` and ``ask_depth`` (n_steps, K, n_agents),
     ``fills`` (n_steps, K, n_agents, 2) = shares (bought, sold); ``time`` (n_steps + 1,).
     ``inside_spread_mean`` (n_steps,): the best bid-ask spread across agents averaged over all
-    paths, per step (price units). ``observed``: per observer, its ``result()`` of each chunk.
+    paths, per step (price units). ``inside_spread_path`` (n_paths,): the same averaged over
+    the steps of each path (steps where a side has no posted quote are skipped; NaN if every
+    step is). ``observed``: per observer, its ``result()`` of each chunk.
     """
 
     paths: pd.DataFrame
     trajectories: dict[str, np.ndarray] = field(default_factory=dict)
     inside_spread_mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
     observed: list[list[Any]] = field(default_factory=list)
+    inside_spread_path: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def joined(self, index: int = 0) -> Any:
         """Observer ``index``'s results of every chunk joined along the path axis (the first):
@@ -171,6 +184,7 @@ def rollout(policies: Any, params: Any = None, *, n_paths: int, seed: int,
              for name in COLUMNS}
     trajectories: dict[str, np.ndarray] = {}
     spread_sum = np.zeros(params.n_steps)
+    spread_path = np.empty(n_paths)
     observed: list[list[Any]] = [[] for _ in observers]
     for start in range(0, n_paths, chunk):
         size = min(chunk, n_paths - start)
@@ -178,7 +192,8 @@ def rollout(policies: Any, params: Any = None, *, n_paths: int, seed: int,
         core.reset(int(seed), first_block=start // BLOCK_PATHS)
         watchers = [factory() for factory in observers]
         keep = min(record_paths, size) if start == 0 else 0
-        columns, recorded, spread = _run_chunk(core, driver, agents, keep, watchers)
+        columns, recorded, spread, spread_path[start:start + size] = _run_chunk(
+            core, driver, agents, keep, watchers)
         rows = slice(start * len(agents), (start + size) * len(agents))
         for name in COLUMNS:
             table[name][rows] = columns[name]
@@ -191,7 +206,7 @@ def rollout(policies: Any, params: Any = None, *, n_paths: int, seed: int,
         if progress is not None:
             progress(size)
     paths = pd.DataFrame(table, copy=False)
-    return RolloutResult(paths, trajectories, spread_sum / n_paths, observed)
+    return RolloutResult(paths, trajectories, spread_sum / n_paths, observed, spread_path)
 
 
 class _Driver:
@@ -276,12 +291,24 @@ def _run_chunk(core: Any, driver: _Driver, agents: Sequence[Any], keep: int,
     quotes = np.empty((n, a, 2), dtype=np.int64 if isinstance(driver, _BookDriver) else float)
     worst_residual = np.zeros((n, a))
     spread = np.empty(n_steps)
+    path_sum, path_count = np.zeros(n), np.zeros(n)
     rec = _Recorder(core, keep) if keep else None
     for watcher in watchers:
         watcher.start(core)
+    # Strategic policies see the book as it stands when they re-quote: the quotes every
+    # agent posted at the previous step (none before the first), see the module docstring.
+    watching = [j for j, policy in enumerate(agents) if getattr(policy, "observes_rivals", False)]
+    if watching and isinstance(driver, _BookDriver):
+        raise TypeError(f"policies[{watching[0]}] observes its rivals' quotes, which the runner "
+                        "provides on the reduced-form market (MarketParams) only")
+    book = np.full((n, a, 2), np.inf) if watching else None
     for step in range(n_steps):
+        rivals = best_rival_depths(book) if watching else None
         for j, policy in enumerate(agents):
-            quotes[:, j, :] = driver.quotes(policy, driver.observe(core, j), n)
+            obs = driver.observe(core, j)
+            if rivals is not None and j in watching:
+                obs = rival_observations(obs, rivals[:, j], driver.params)
+            quotes[:, j, :] = driver.quotes(policy, obs, n)
         depths = driver.depths(core, quotes)
         # The inside spread: best bid depth + best ask depth over posted quotes.
         if a == 1 and not isinstance(driver, _BookDriver):
@@ -293,8 +320,12 @@ def _run_chunk(core: Any, driver: _Driver, agents: Sequence[Any], keep: int,
             allowed = core.allowed_sides() if hasattr(core, "allowed_sides") else None
             posted = depths if allowed is None else np.where(allowed, depths, np.inf)
             inside = posted.min(axis=1).sum(axis=-1)
+            if book is not None:
+                book = posted.copy()
         finite = np.isfinite(inside)
         spread[step] = inside[finite].mean() if finite.any() else np.nan
+        path_sum += np.where(finite, inside, 0.0)
+        path_count += finite
         volume = core.step(quotes)
         residual = np.abs(core.ledger.decomposition_residual(core.mid))
         np.maximum(worst_residual, residual, out=worst_residual)
@@ -316,7 +347,9 @@ def _run_chunk(core: Any, driver: _Driver, agents: Sequence[Any], keep: int,
         "max_abs_inventory": led.max_abs_inventory, "max_identity_residual": worst_residual,
     }
     columns = {key: np.asarray(value).reshape(-1) for key, value in columns.items()}
-    return columns, (rec.arrays() if rec is not None else {}), spread
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_path = np.where(path_count > 0, path_sum / path_count, np.nan)
+    return columns, (rec.arrays() if rec is not None else {}), spread, per_path
 
 
 class _Recorder:

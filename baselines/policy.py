@@ -6,6 +6,12 @@ the order-book env appends book features after them); action ``(2,)`` or ``(n, 2
 envs' units, ``(bid, ask)`` in [-1, 1] (``params.action_map``). Vectorised: one call
 serves one path or a batch of paths. Policies are fixed (no learning) and deterministic
 unless documented.
+
+A strategic policy sets the class attribute ``observes_rivals = True``: the Monte Carlo runner
+(:func:`asmm_env.rollout.rollout`) and the PettingZoo face
+(``competition_v0.parallel_env(observe_rivals=True)``) then append the book's best rival bid
+and ask depths to its observation, ``(mid, inventory, time_remaining, rival_bid_depth,
+rival_ask_depth)`` (:func:`asmm_env.spaces.rival_observations`).
 """
 
 from __future__ import annotations

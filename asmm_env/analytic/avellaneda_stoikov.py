@@ -52,3 +52,28 @@ def average_spread(*, gamma: float, sigma: float, k: float, T: float,
     """Time average over [0, T] of :func:`optimal_spread`: the symmetric strategy's spread."""
     constant = 2.0 / gamma * np.log1p(gamma / k)
     return float(constant + (0.5 * gamma * sigma**2 * T if include_time_term else 0.0))
+
+
+def indifference_depths(q, t, *, gamma: float, sigma: float, T: float, order_size: float = 1.0):
+    """Marginal inventory-risk cost of one more order on each side: how far from the mid the
+    indifference bid and ask prices of ``order_size`` shares lie, per share.
+
+    With the inventory held to the horizon (the AS frozen-inventory value
+    ``v(x, s, q, t) = -exp(-gamma (x + q s)) exp(gamma^2 q^2 sigma^2 (T - t) / 2)``), buying
+    ``m = order_size`` shares at ``s - delta`` leaves the maker indifferent when
+    ``delta = (2 q + m) gamma sigma^2 (T - t) / 2`` (bid) and selling them when
+    ``delta = (m - 2 q) gamma sigma^2 (T - t) / 2`` (ask). A quote deeper than this earns more
+    than the risk it adds; the AS optimal depth is this cost plus the markup
+    ``ln(1 + gamma / k) / gamma`` (for m = 1).
+
+    Returns
+    -------
+    bid_cost, ask_cost : arrays, price units (negative when the order reduces |q| enough).
+
+    Reference: Avellaneda & Stoikov (2008), section 2.2 (the reservation bid and ask prices
+    of the frozen-inventory problem, ``r^b = s + (-1 - 2 q) gamma sigma^2 (T - t) / 2`` and
+    ``r^a = s + (1 - 2 q) gamma sigma^2 (T - t) / 2``).
+    """
+    unit = 0.5 * gamma * sigma**2 * (T - np.asarray(t))
+    q = np.asarray(q)
+    return (2.0 * q + order_size) * unit, (order_size - 2.0 * q) * unit
