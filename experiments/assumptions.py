@@ -48,7 +48,6 @@ CEs are reliable), a paired bootstrap standard error for the others.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -216,6 +215,7 @@ class Simulations:
         self.phi = settings.gamma * base.sigma**2 / 2     # CJ penalty matching CARA gamma
         self.comparisons = comparisons(settings)
         self.rows: dict[tuple[Variation, int], list[dict]] = {}
+        self.cells: dict[tuple[Variation, str, str], pd.DataFrame] = {}
 
     def latency_world(self, lag: float) -> str:
         return "latency" if lag == self.s.latency else f"latency:{float(lag)!r}"
@@ -234,10 +234,11 @@ class Simulations:
         if name == "stochastic_vol":
             return p.replace(vol_of_vol=s.vol_of_vol,
                              vol_mean_reversion=s.vol_mean_reversion), None, None
-        if name == "hawkes":
+        if name == "hawkes":     # relaxation time of one self-exciting side: 1 / (beta (1 - n))
+            relaxation = 1.0 / (s.hawkes_decay * (1.0 - s.branching_ratio))
             fills = hawkes_fill_model(p, branching_ratio=s.branching_ratio,
-                                      decay=s.hawkes_decay)
-            fills.flow.burn_in = s.hawkes_burn_in * fills.flow.hawkes.relaxation_time
+                                      decay=s.hawkes_decay,
+                                      burn_in=s.hawkes_burn_in * relaxation)
             return p, market_with(fill_model=fills), None
         if name.startswith("latency"):
             lag = s.latency if name == "latency" else float(name.split(":")[1])
@@ -265,10 +266,15 @@ class Simulations:
             return IndependentMakers([GLFTAsymptoticPolicy.from_env(p, g)] * 2)
         return GueantPolicy.from_markets([p, p], correlation, g)
 
-    @functools.cache  # noqa: B019 (one Simulations per run; the cache is the point)
     def cell(self, v: Variation, world: str, policy: str) -> pd.DataFrame:
         """Per path: ``pnl``, ``inventory`` (terminal), ``fills``, ``adverse_selection`` and
-        ``penalty`` (``int q^2 dt``, bounded world only)."""
+        ``penalty`` (``int q^2 dt``, bounded world only); simulated once per run."""
+        key = (v, world, policy)
+        if key not in self.cells:
+            self.cells[key] = self._simulate(v, world, policy)
+        return self.cells[key]
+
+    def _simulate(self, v: Variation, world: str, policy: str) -> pd.DataFrame:
         p, factory, rho = self.world(world, v)
         agent = self.policy(policy, p, rho)
         if rho is not None:
