@@ -21,6 +21,8 @@ rests from the next step's start; a latency is thereby rounded up to whole steps
 The opening quotes (decided at t = 0) rest from the open: the maker is in the market from the
 first step. With ``latency = jitter = 0`` every quote rests at the step it was decided with
 its own depth, byte for byte (``delta + 0.0``), so the base model is reproduced exactly.
+The depths a runner records (``rollout``'s trajectories and inside spread) are the decisions;
+``Market.last_resting`` holds the depths of the quotes that rested in the last step.
 
 References: Cartea, Jaimungal & Penalva (2015), Algorithmic and High-Frequency Trading, CUP,
 section 10.5 on latency and stale quotes (the mechanism; no formula of theirs is used here).

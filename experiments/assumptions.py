@@ -408,7 +408,9 @@ def run(ctx: Context, settings: Settings) -> None:
               "reliable (column `reliable`; `note` says why not). Inventory std: of the "
               "terminal inventory (a portfolio's: the sum over assets); it changes by exactly "
               "0 where both cells fill alike: these quotes do not depend on the mid, and "
-              "jumps, stochastic volatility and impact move only the mid. The CSV has every "
+              "jumps, stochastic volatility and impact move only the mid. A stale quote's "
+              "cost shows in spread capture (fills at stale prices), not in adverse selection, "
+              "which measures the mid's move after a fill. The CSV has every "
               "metric with base and stressed values (and fills, and the penalised objective "
               "of the utility block).", display=_display(table))
 
