@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from asmm_env import Market, MarketParams
+from asmm_env.competition_v0 import parallel_env
 from asmm_env.envs.avellaneda_stoikov import AvellanedaStoikovEnv
 from asmm_env.latency import QuoteLatency
 from asmm_env.rollout import market_with, rollout
@@ -101,11 +102,16 @@ def test_the_compiled_step_is_bypassed_with_latency_and_cannot_be_forced():
         Market(PARAMS, 10, latency=QuoteLatency(0.01), engine="numba")
 
 
-def test_the_env_takes_a_latency():
+def test_the_envs_take_a_latency():
     env = AvellanedaStoikovEnv(latency=QuoteLatency(2 * PARAMS.dt))
     env.reset(seed=0)
     env.step(np.zeros(2))
     assert env.unwrapped.market.latency is not None
+    comp = parallel_env(n_agents=2, latency=QuoteLatency(PARAMS.dt, jitter=PARAMS.dt))
+    comp.reset(seed=0)
+    for _ in range(3):
+        comp.step({agent: np.zeros(2) for agent in comp.agents})
+    assert comp.unwrapped.market.last_resting.shape == (1, 2, 2)
 
 
 def test_bad_arguments_name_the_parameter():
