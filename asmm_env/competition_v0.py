@@ -129,6 +129,7 @@ while env.agents:
 | `price_model`       | a price model replacing the one `params` describe       | None       |
 | `fill_model`        | a fill model replacing `QueueFills` (`IndependentFills`:| None       |
 |                     | each agent its own flow, no competition)                |            |
+| `latency`           | a `QuoteLatency`: quotes rest after a delay             | None       |
 
 ### Version History
 
@@ -201,6 +202,7 @@ class CompetitionEnv(ParallelFace):
         self.params = params
         self.market = Market(params, 1, int(n_agents), price_model=options.get("price_model"),
                              fill_model=options.get("fill_model"),
+                             latency=options.get("latency"),
                              engine=options.get("engine", "auto"))
         self.reward_fn = reward_from(options)
         self.render_mode = check_render_mode(options.get("render_mode"),

@@ -58,6 +58,21 @@ grid and compare exactly.
 :class:`IndependentFills` gives each agent its own flow (no competition): for one agent it
 is :class:`QueueFills`, byte for byte.
 
+Clustered flow (:class:`HawkesOrderFlow`)
+-----------------------------------------
+:class:`HawkesOrderFlow` replaces the Poisson arrivals by a two-sided Hawkes process
+(:mod:`asmm_env.hawkes`: self- and cross-exciting market sells and buys, simulated exactly),
+each order still reaching a depth ``Exp(k)`` beyond the mid. Per step and side the ``N`` orders
+of the step come from the ``"hawkes"`` stream and the orders reaching depth delta are
+``Binomial(N, min(1, exp(-k delta)))``, by inversion of one uniform per path and side (the
+``"reach"`` stream), so neither draw depends on the quotes and a tighter quote is reached by
+at least as many orders as a deeper one. It plugs into :class:`QueueFills` (price-time
+priority, any number of agents; :func:`hawkes_fill_model`) or :class:`IndependentFills` like
+:class:`OrderFlow`, and so into every face (``Market(..., fill_model=...)``, the envs'
+``fill_model=`` option, ``rollout(..., market_factory=...)``). With the stationary intensity
+``m`` per side, a quote held at depth delta fills ``m min(1, exp(-k delta))`` times per unit
+time on average: the AS intensity with ``A = m``, but in bursts.
+
 References: Avellaneda & Stoikov (2008), Quant. Finance 8(3), section 2.3 (the intensity as
 the arrival of orders reaching depth delta) and section 4 (the simulation).
 """
@@ -69,9 +84,10 @@ from typing import Protocol
 
 import numpy as np
 
+from asmm_env.hawkes import HawkesFlow, HawkesParams
 from asmm_env.params import MarketParams
-from asmm_env.streams import RandomStreams, Source, poisson_inverse
-from asmm_env.validation import check_choice, check_in_range, check_positive
+from asmm_env.streams import RandomStreams, Source, binomial_inverse, poisson_inverse
+from asmm_env.validation import check_choice, check_in_range, check_non_negative, check_positive
 
 RULES = ("poisson", "exponential", "linear")
 _SIDE_SIGN = np.array([-1.0, 1.0])  # informed sells (hit bids) precede down moves, buys up moves
@@ -117,12 +133,17 @@ class OrderFlow:
     def from_params(cls, params: MarketParams) -> OrderFlow:
         return cls(params.A, params.k, params.fill_rule, params.toxicity)
 
+    def copy(self) -> OrderFlow:
+        """A flow with the same parameters and no draws (another agent's own flow)."""
+        return OrderFlow(self.A, self.k, self.rule, self.toxicity)
+
     def reset(self, streams: RandomStreams, index: int = 0) -> None:
         """Draw from ``streams`` (the flow of agent ``index`` when each has its own)."""
         self._u = streams.source("flow", "uniform", (2,), index=index)
 
-    def draw(self) -> np.ndarray:
-        """The step's uniforms, ``(n_paths, 2)`` (bid side, ask side)."""
+    def draw(self, dt: float | None = None) -> np.ndarray:
+        """The step's uniforms, ``(n_paths, 2)`` (bid side, ask side); ``dt`` is not needed
+        (the counts are found from the uniforms in :meth:`orders`)."""
         if self._u is None:
             raise RuntimeError("reset(streams) the flow before drawing from it")
         return self._u.next()
@@ -187,7 +208,7 @@ class QueueFills:
         self._t = 0
 
     def fill(self, mid, depths, capacity, dS, dt):
-        u = self.flow.draw()
+        u = self.flow.draw(dt)
         if self.n_agents == 1:
             self._t += 1
             d = depths[:, 0, :]
@@ -280,16 +301,166 @@ class IndependentFills:
         return cls(OrderFlow.from_params(params))
 
     def reset(self, n_paths: int, n_agents: int, streams: RandomStreams) -> None:
-        self._flows = [OrderFlow(self.flow.A, self.flow.k, self.flow.rule, self.flow.toxicity)
-                       for _ in range(n_agents)]
+        self._flows = [self.flow.copy() for _ in range(n_agents)]
         for j, flow in enumerate(self._flows):
             flow.reset(streams, index=j)
 
     def fill(self, mid, depths, capacity, dS, dt):
         d = depths if capacity is None else np.where(capacity > 0, depths, np.inf)
-        u = np.stack([flow.draw() for flow in self._flows], axis=1)      # (n, a, 2)
+        u = np.stack([flow.draw(dt) for flow in self._flows], axis=1)    # (n, a, 2[, 2])
         counts = self.flow.orders(u, self.flow.rate_dt(d, dS, dt))
         return counts if capacity is None else np.minimum(counts, capacity)
+
+
+class HawkesOrderFlow:
+    """Market orders from a two-sided Hawkes process, each reaching a depth ``Exp(k)`` beyond
+    the mid (module docstring): the :class:`OrderFlow` interface for :class:`QueueFills` and
+    :class:`IndependentFills`.
+
+    Parameters
+    ----------
+    hawkes : HawkesParams
+        The arrivals: side 0 market sells (they hit the bids), side 1 market buys (the asks).
+    k : float
+        Decay of the reach distribution, 1 / price units (> 0): ``P(reach > delta) =
+        exp(-k delta)``.
+    burn_in : float or None
+        Time simulated and discarded at each reset, time units (>= 0), so that the episode
+        starts from (close to) the stationary law of the intensities, not only from their
+        stationary mean; ``None``: 15 relaxation times (:attr:`HawkesParams.relaxation_time`).
+
+    Notes
+    -----
+    Randomness. Each block of paths (:mod:`asmm_env.streams`) has its own :class:`HawkesFlow`
+    simulated for the whole block (a partial block simulates its full width and keeps its
+    first paths) from the block's ``"hawkes"`` generator, so the orders of path i depend only on
+    the seed and i (and dt, which splits the same continuous-time law differently). The reach
+    uniforms come from the ``"reach"`` stream, one per path, side and step.
+
+    Interface. :meth:`draw` (``dt`` given) advances the process by one step and returns the
+    step's draws, ``(n_paths, 2, 2)``: ``[..., 0]`` the reach uniform, ``[..., 1]`` the orders
+    of each side; :meth:`rate_dt` gives the probability ``min(1, exp(-k delta))`` that an order
+    reaches depth delta (what :meth:`orders` takes), and :meth:`orders` the orders reaching it,
+    ``Binomial(N, p)`` by inversion. Informed flow (``toxicity``) is not modelled on top of
+    Hawkes arrivals; the permanent impact (``MarketParams.impact``) works with any fill model.
+
+    Examples
+    --------
+    >>> from asmm_env import Market, MarketParams
+    >>> params = MarketParams()
+    >>> fills = hawkes_fill_model(params, branching_ratio=0.5, decay=50.0)
+    >>> market = Market(params, n_paths=4, fill_model=fills)
+    >>> market.reset(seed=1)
+    >>> market.step(np.full((4, 1, 2), 0.7)).shape
+    (4, 1, 2)
+    """
+
+    rule = "poisson"     # every order of the step counts (quotes replenished at once)
+    toxicity = 0.0
+
+    def __init__(self, hawkes: HawkesParams, k: float, *, burn_in: float | None = None) -> None:
+        if not isinstance(hawkes, HawkesParams):
+            raise TypeError(f"hawkes must be a HawkesParams, got {type(hawkes).__name__}")
+        check_positive("k", k)
+        if burn_in is not None:
+            check_non_negative("burn_in", burn_in)
+        self.hawkes, self.k = hawkes, float(k)
+        self.burn_in = 15.0 * hawkes.relaxation_time if burn_in is None else float(burn_in)
+        self._blocks: list = []
+        self._draws: np.ndarray | None = None
+
+    @classmethod
+    def matching(cls, A: float, k: float, *, branching_ratio: float, decay: float,
+                 cross_share: float = 0.0, burn_in: float | None = None) -> HawkesOrderFlow:
+        """Symmetric Hawkes flow with the stationary intensity ``A`` per side (the AS rate).
+
+        Parameters
+        ----------
+        A : float
+            Stationary intensity of each side, orders per unit time (> 0).
+        k : float
+            Reach decay, 1 / price units (> 0).
+        branching_ratio : float
+            Mean number of orders one order triggers directly, in [0, 1).
+        decay : float
+            Decay rate beta of the excitation, 1 / time (> 0).
+        cross_share : float
+            Share in [0, 1] of the triggered orders that are on the other side (0: a sell
+            triggers sells only, one-sided bursts).
+        burn_in : float or None
+            As in the class.
+
+        ``mu = A (1 - n)``, ``alpha_self = (1 - cross_share) n beta``, ``alpha_cross =
+        cross_share n beta``.
+        """
+        check_positive("A", A)
+        check_in_range("branching_ratio", branching_ratio, 0.0, 1.0)
+        if branching_ratio >= 1.0:
+            raise ValueError(f"branching_ratio must be < 1 for a stationary flow, got "
+                             f"{branching_ratio!r}")
+        check_positive("decay", decay)
+        check_in_range("cross_share", cross_share, 0.0, 1.0)
+        n = float(branching_ratio)
+        hawkes = HawkesParams.symmetric(mu=A * (1.0 - n), alpha_self=(1.0 - cross_share) * n
+                                        * decay, alpha_cross=cross_share * n * decay,
+                                        beta=decay)
+        return cls(hawkes, k, burn_in=burn_in)
+
+    def copy(self) -> HawkesOrderFlow:
+        """A flow with the same parameters and no draws (another agent's own flow)."""
+        return HawkesOrderFlow(self.hawkes, self.k, burn_in=self.burn_in)
+
+    @property
+    def stationary_intensity(self) -> np.ndarray:
+        """Long-run orders per unit time of each side, (sells, buys)."""
+        return self.hawkes.stationary_intensity
+
+    def reset(self, streams: RandomStreams, index: int = 0) -> None:
+        """Start every block's process (with the burn-in) from ``streams``."""
+        self._blocks = []
+        for b, paths, width in streams.block_slices():
+            rng = streams.block_generator("hawkes", b, index)
+            process = HawkesFlow(self.hawkes)
+            process.reset(streams.block_paths, rng, burn_in=self.burn_in)
+            self._blocks.append((process, rng, paths, width))
+        self._u = streams.source("reach", "uniform", (2,), index=index)
+        self._draws = np.empty((streams.n_paths, 2, 2))
+
+    def draw(self, dt: float | None = None) -> np.ndarray:
+        """Advance the process by ``dt`` and return the step's draws, ``(n_paths, 2, 2)``
+        (class Notes)."""
+        if self._draws is None:
+            raise RuntimeError("reset(streams) the flow before drawing from it")
+        if dt is None:
+            raise ValueError("dt must be given: the Hawkes flow advances by one step per draw")
+        draws = self._draws
+        draws[..., 0] = self._u.next()
+        for process, rng, paths, width in self._blocks:
+            draws[paths, :, 1] = process.advance(dt, rng)[:width]
+        return draws
+
+    def rate_dt(self, depth: np.ndarray, dS: np.ndarray, dt: float,
+                side: np.ndarray | None = None) -> np.ndarray:
+        """The probability ``min(1, exp(-k depth))`` that an order reaches ``depth`` (price
+        units; ``inf``: no quote, 0), which :meth:`orders` takes; the arguments are
+        :meth:`OrderFlow.rate_dt`'s."""
+        return np.exp(np.maximum(depth, 0.0) * -self.k)
+
+    def orders(self, draws: np.ndarray, reach: np.ndarray) -> np.ndarray:
+        """Orders reaching a depth of reach probability ``reach`` with the step's ``draws``
+        (:meth:`draw`, broadcast against ``reach`` over the leading axes): Binomial(orders,
+        reach) by inversion of the reach uniform, float64 counts."""
+        return binomial_inverse(draws[..., 0], draws[..., 1], reach)
+
+
+def hawkes_fill_model(params: MarketParams, *, branching_ratio: float, decay: float,
+                      cross_share: float = 0.0, burn_in: float | None = None) -> QueueFills:
+    """:class:`QueueFills` on Hawkes flow with the market's A (stationary orders per unit time
+    and side) and k (:meth:`HawkesOrderFlow.matching`): the AS flow's mean, in bursts.
+    ``params.fill_rule`` and ``params.toxicity`` do not apply (every order of a step counts)."""
+    return QueueFills(HawkesOrderFlow.matching(params.A, params.k,
+                                               branching_ratio=branching_ratio, decay=decay,
+                                               cross_share=cross_share, burn_in=burn_in))
 
 
 def build_fill_model(params: MarketParams, n_agents: int = 1) -> FillModel:

@@ -7,7 +7,8 @@ fill quotes (the fill model may condition on the coming move: informed flow); fi
 booked at ``S_t -/+ depth``; (4) the mid moves to ``S_{t+dt}`` (plus the permanent impact of
 the fills, if any) and inventories are marked to it. Every draw comes from the episode's
 named streams (:mod:`asmm_env.streams`): the mid path and the order flow of a path depend
-only on the seed and the path's index.
+only on the seed and the path's index. With quote latency (:mod:`asmm_env.latency`) the
+quotes resting in (1) are those decided earlier that have arrived, at the prices fixed then.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from asmm_env.fills import (
     QueueFills,
     build_fill_model,
 )
+from asmm_env.latency import QuoteLatency
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
@@ -71,6 +73,8 @@ class Market(EpisodeClock):
     price_model, fill_model : optional
         Components replacing the ones ``params`` describe (see ``asmm_env.price``,
         ``asmm_env.fills``).
+    latency : QuoteLatency, optional
+        Quote latency (:mod:`asmm_env.latency`); None: quotes rest at once.
     block_paths : int, optional
         Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``; see
         :mod:`asmm_env.streams`, which defines what a seed fixes).
@@ -78,12 +82,13 @@ class Market(EpisodeClock):
         ``"numba"`` runs the fills and the ledger of a step in compiled passes
         (:mod:`asmm_env._kernel`, the optional extra ``fast``) with the same bytes as numpy;
         ``"auto"`` uses them when numba is installed and they apply (the built-in fill
-        models), else numpy.
+        models, no latency), else numpy.
     """
 
     def __init__(self, params: MarketParams, n_paths: int = 1, n_agents: int = 1, *,
                  price_model: PriceModel | None = None, fill_model: FillModel | None = None,
-                 block_paths: int | None = None, engine: str = "auto"):
+                 block_paths: int | None = None, engine: str = "auto",
+                 latency: QuoteLatency | None = None):
         if not isinstance(params, MarketParams):
             raise TypeError(f"params must be a MarketParams, got {type(params).__name__}")
         for name, value in (("n_paths", n_paths), ("n_agents", n_agents)):
@@ -96,7 +101,10 @@ class Market(EpisodeClock):
                                           and callable(getattr(value, method, None))):
                 raise TypeError(f"{name} must be a model object with reset() and {method}() "
                                 f"(see asmm_env.{name.split('_')[0]}), got {value!r}")
+        if latency is not None and not isinstance(latency, QuoteLatency):
+            raise TypeError(f"latency must be a QuoteLatency or None, got {latency!r}")
         self.params = params
+        self.latency = latency
         self.n_paths, self.n_agents = int(n_paths), int(n_agents)
         self.block_paths = block_paths
         self.price_model = price_model if price_model is not None else build_price_model(params)
@@ -110,6 +118,7 @@ class Market(EpisodeClock):
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
         self.last_fills = self.last_volume
         self.streams: RandomStreams | None = None
+        self.last_resting: np.ndarray | None = None     # resting depths, with latency
         self._bounded = params.max_inventory is not None
         check_choice("engine", engine, ENGINES)
         self.engine = engine
@@ -121,8 +130,9 @@ class Market(EpisodeClock):
         model = self.fill_model
         # Exactly the built-in classes: a subclass (of the model or of its flow) may change
         # what the compiled passes hard-code.
-        applies = ((type(model) is QueueFills
-                    or (type(model) is IndependentFills and self.n_agents == 1))
+        applies = (self.latency is None
+                   and (type(model) is QueueFills
+                        or (type(model) is IndependentFills and self.n_agents == 1))
                    and type(model.flow) is OrderFlow
                    and model.flow.A * self.params.dt * 2.0 <= _LOOP_MAX_RATE)
         if engine == "numba":
@@ -132,7 +142,8 @@ class Market(EpisodeClock):
             if not applies:
                 raise ValueError("engine must be 'auto' or 'numpy' for this market: the "
                                  "compiled step serves the built-in fill models (QueueFills; "
-                                 "IndependentFills of one agent), got 'numba'")
+                                 "IndependentFills of one agent) without latency, got "
+                                 "'numba'")
         return applies and _kernel.available()
 
     def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
@@ -159,6 +170,8 @@ class Market(EpisodeClock):
         self.last_fills = self.last_volume
         self.price_model.reset(self.n_paths, streams)
         self.fill_model.reset(self.n_paths, self.n_agents, streams)
+        if self.latency is not None:
+            self.latency.reset(self.n_paths, self.n_agents, streams, self.params.dt)
         self.ledger.reset(self.params.q0, self.mid)
 
     def capacity(self) -> np.ndarray | None:
@@ -192,7 +205,8 @@ class Market(EpisodeClock):
         price units; returns the shares filled, same shape. Depths must be finite.
 
         The number of fills of each quote is ``last_fills``; on a tick grid the quotes
-        rest (and fill) at their grid prices."""
+        rest (and fill) at their grid prices; with latency, ``depths`` are the decisions and
+        the quotes decided earlier rest (``last_resting``: their depths from the mid)."""
         if self.done:
             raise RuntimeError("the episode is over: call reset() before step()")
         p = self.params
@@ -201,6 +215,9 @@ class Market(EpisodeClock):
                              f"{self.last_fills.shape}, got {np.shape(depths)}")
         old_mid = self.mid
         depths = self.on_grid(depths)
+        if self.latency is not None:
+            depths = self.latency.resting(old_mid, depths, self.step_index)
+            self.last_resting = depths
         dS = self.price_model.increment(old_mid, p.dt)
         if self._compiled:
             return self._compiled_step(old_mid, depths, dS)

@@ -259,6 +259,22 @@ class _BookDriver(_Driver):
         return np.where(quotes >= 0, (quotes + 0.5) * self.params.tick_size, np.inf)
 
 
+def market_with(**components: Any) -> Callable[..., Market]:
+    """A ``market_factory`` for :func:`rollout`: each chunk's :class:`Market` built with
+    ``components`` (``fill_model=``, ``price_model=``, ``latency=``, ``engine=``). The same
+    component objects serve chunk after chunk (each chunk's market resets them).
+
+    >>> from asmm_env.latency import QuoteLatency
+    >>> factory = market_with(latency=QuoteLatency(0.01))
+    """
+
+    def factory(params: MarketParams, n_paths: int, n_agents: int, *,
+                block_paths: int | None = None) -> Market:
+        return Market(params, n_paths, n_agents, block_paths=block_paths, **components)
+
+    return factory
+
+
 def policy_depths(policy: Any, obs: np.ndarray, n: int, action_map: ActionMap) -> np.ndarray:
     """The depths (n, 2) a policy quotes on ``obs``: a depth policy's own depths (the formula,
     exactly: no normalising round trip and no clipping), else its action mapped by the

@@ -235,3 +235,40 @@ def poisson_inverse(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
         keep = (uu >= cdf) & (pp > 0)
         idx, uu, ll, pp, cdf = idx[keep], uu[keep], ll[keep], pp[keep], cdf[keep]
     return out
+
+
+def binomial_inverse(u: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """The Binomial(``n``, ``p``) variate of uniform ``u`` by inversion: the smallest x with
+    ``P(X <= x) > u``, elementwise (float64 counts; ``n`` whole numbers >= 0, ``p`` in [0, 1]).
+    Non-decreasing in ``p`` for a fixed ``u`` (up to rounding of the CDF), and one uniform per
+    variate whatever ``n`` and ``p`` (common random numbers), as :func:`poisson_inverse`."""
+    u, n, p = np.broadcast_arrays(np.asarray(u, float), np.asarray(n, float),
+                                  np.asarray(p, float))
+    out = np.where(p >= 1.0, n, 0.0)
+    idx = np.flatnonzero(((n > 0) & (p > 0) & (p < 1)).reshape(-1))
+    if not idx.size:
+        return out
+    uu, nn, pp = u.reshape(-1)[idx], n.reshape(-1)[idx], p.reshape(-1)[idx]
+    pmf = np.exp(nn * np.log1p(-pp))          # P(X = 0)
+    tiny = pmf == 0.0                         # (1 - p)^n underflows: n large, p near 1
+    if tiny.any():
+        from scipy import stats
+
+        # ppf is the smallest x with CDF >= u: the same variate but on a CDF boundary.
+        out.reshape(-1)[idx[tiny]] = stats.binom.ppf(uu[tiny], nn[tiny], pp[tiny])
+        idx, uu, nn, pp, pmf = idx[~tiny], uu[~tiny], nn[~tiny], pp[~tiny], pmf[~tiny]
+    cdf = pmf.copy()
+    keep = uu >= cdf
+    idx, uu, nn, pp, pmf, cdf = idx[keep], uu[keep], nn[keep], pp[keep], pmf[keep], cdf[keep]
+    odds = pp / (1.0 - pp)
+    x = 0
+    while idx.size:
+        x += 1
+        pmf = pmf * ((nn - (x - 1)) / x) * odds
+        cdf = cdf + pmf
+        out.reshape(-1)[idx] = x
+        # x = n is the last value (a uniform above the float CDF's limit stops there).
+        keep = (uu >= cdf) & (x < nn)
+        idx, uu, nn, odds, pmf, cdf = idx[keep], uu[keep], nn[keep], odds[keep], pmf[keep], \
+            cdf[keep]
+    return out

@@ -8,16 +8,19 @@ quotes, appended to the observation by the runner and by
 """
 
 from baselines.avellaneda_stoikov import AvellanedaStoikovPolicy
+from baselines.cartea_jaimungal import CarteaJaimungalPolicy
 from baselines.competition_aware import CompetitionAwarePolicy
 from baselines.constant_spread import ConstantSpreadPolicy
 from baselines.glft import GLFTAsymptoticPolicy, GLFTPolicy
 from baselines.nash import NashEquilibrium, OffsetPolicy, symmetric_nash
 from baselines.policy import DepthPolicy, Policy, market_params
+from baselines.portfolio import GueantPolicy, IndependentMakers
 from baselines.random_policy import RandomPolicy
 from baselines.symmetric import SymmetricPolicy
 from baselines.undercut import UndercutPolicy
 
-__all__ = ["AvellanedaStoikovPolicy", "CompetitionAwarePolicy", "ConstantSpreadPolicy",
-           "DepthPolicy", "GLFTAsymptoticPolicy", "GLFTPolicy", "NashEquilibrium",
-           "OffsetPolicy", "Policy", "RandomPolicy", "SymmetricPolicy", "UndercutPolicy",
-           "market_params", "symmetric_nash"]
+__all__ = ["AvellanedaStoikovPolicy", "CarteaJaimungalPolicy", "CompetitionAwarePolicy",
+           "ConstantSpreadPolicy", "DepthPolicy", "GLFTAsymptoticPolicy", "GLFTPolicy",
+           "GueantPolicy", "IndependentMakers", "NashEquilibrium", "OffsetPolicy", "Policy",
+           "RandomPolicy", "SymmetricPolicy", "UndercutPolicy", "market_params",
+           "symmetric_nash"]

@@ -68,7 +68,7 @@ logger = logging.getLogger(__name__)
 
 # Report order; a name is runnable once its module exists.
 EXPERIMENTS = ("baseline", "pnl_decomposition", "as2008", "glft", "competition",
-               "equilibrium", "regime_sweep", "queue", "microprice")
+               "equilibrium", "regime_sweep", "assumptions", "queue", "microprice")
 
 
 def available() -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from asmm_env.rewards import build_reward
 
 # Options every face takes besides the MarketParams fields.
 ENV_KEYS = frozenset({"reward", "inventory_penalty", "risk_aversion", "render_mode",
-                      "price_model", "fill_model", "engine"})
+                      "price_model", "fill_model", "engine", "latency"})
 
 # Ledger fields reported in infos, per agent (see asmm_env.ledger).
 LEDGER_KEYS = ("cash", "inventory", "bid_fills", "ask_fills", "bid_volume", "ask_volume",

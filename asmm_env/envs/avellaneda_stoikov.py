@@ -34,6 +34,7 @@ class _Face:
         self.params = params
         self.market = Market(params, n_paths, 1, price_model=env_kwargs.get("price_model"),
                              fill_model=env_kwargs.get("fill_model"),
+                             latency=env_kwargs.get("latency"),
                              engine=env_kwargs.get("engine", "auto"))
         self.reward_fn = reward_from(env_kwargs)
         self.render_mode = check_render_mode(env_kwargs.get("render_mode"),
@@ -143,7 +144,9 @@ class AvellanedaStoikovEnv(_Face, SingleFace):
     whole ``params=MarketParams(...)``), plus ``reward``, ``inventory_penalty``,
     ``risk_aversion``, ``render_mode`` (``"ansi"``: a text line; ``"rgb_array"``: a picture
     of the episode so far, mid, quotes, fills and inventory), ``price_model`` and ``fill_model``
-    (component objects replacing the ones the parameters describe), ``engine``
+    (component objects replacing the ones the parameters describe, e.g.
+    ``asmm_env.fills.hawkes_fill_model(params, ...)``), ``latency`` (an
+    ``asmm_env.latency.QuoteLatency``), ``engine``
     (``"auto"``, ``"numpy"`` or ``"numba"``: see :class:`asmm_env.market.Market`).
 
     >>> import gymnasium as gym, asmm_env

@@ -67,7 +67,7 @@ def _uniform_for(orders, rate_dt):
 def _script(monkeypatch, model, uniforms):
     """Make the model's next steps draw ``uniforms`` (a list of (n, 2) arrays) as their flow."""
     steps = iter(uniforms)
-    monkeypatch.setattr(model.flow, "draw", lambda: np.asarray(next(steps), dtype=float))
+    monkeypatch.setattr(model.flow, "draw", lambda dt=None: np.asarray(next(steps), dtype=float))
 
 
 def _bids(bid_depths, n_paths=1, ask=50.0):
