@@ -103,7 +103,7 @@ if _nb is not None:   # pragma: no cover - compiled code is tested against the n
 
     def _book(mid, dS, depths, fills, size, fee, impact, net_bought, recent, ring_slot,
               cash, inventory, spread_capture, fees, count, volume, max_abs, inventory_pnl,
-              adverse, any_fill):
+              adverse):
         """Ledger.record_fills, the impact and Ledger.record_move for (n, a) accounts,
         writing new arrays: returns ``(out, mid)``, ``out`` the ledger's new fields stacked
         (:data:`FIELDS`, ``(12, n, a)``) and the new mid. ``net_bought`` (n,): the shares all
@@ -116,6 +116,12 @@ if _nb is not None:   # pragma: no cover - compiled code is tested against the n
         o_count = out[8:10].transpose(1, 2, 0)
         o_volume = out[10:12].transpose(1, 2, 0)
         o_mid = np.empty(n)
+        # Ledger.record_fills takes a shortcut when no quote filled anywhere: so must we.
+        any_fill = False
+        for i in range(n):
+            for j in range(a):
+                if fills[i, j, 0] != 0.0 or fills[i, j, 1] != 0.0:
+                    any_fill = True
         for i in _nb.prange(n):
             m = mid[i]
             ds = dS[i]

@@ -271,14 +271,15 @@ class Market(EpisodeClock):
                                    math.log(flow.A * p.dt), flow.k, flow.toxicity,
                                    _kernel.RULES[flow.rule]).reshape(n, 1, 2)
         volume = fills * p.order_size if p.order_size != 1.0 else fills
-        net_bought = (volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1)
-                      if p.impact and a > 1 else volume[:, 0, 0] - volume[:, 0, 1])
+        # numpy's sums of the shares over agents, as the numpy step books the impact.
+        net_bought = (volume[..., 0].sum(axis=1) - volume[..., 1].sum(axis=1) if p.impact
+                      else dS)
         slot = led._step % led.horizon
         out, self.mid = _kernel.book(
             old_mid, dS, depths, fills, led.order_size, led.fee, p.impact, net_bought,
             led._recent, led._recent_net[slot], led.cash, led.inventory, led.spread_capture,
             led.fees, led.fills, led.volume, led.max_abs_inventory, led.inventory_pnl,
-            led.adverse_selection, bool(fills.any()))
+            led.adverse_selection)
         # The new fields are rows of one array (views: as fresh as separate arrays).
         (led.cash, led.inventory, led.spread_capture, led.fees, led.max_abs_inventory,
          led._recent, led.inventory_pnl, led.adverse_selection) = out[:8]
