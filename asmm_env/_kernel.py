@@ -29,7 +29,7 @@ _RULES = {"poisson": 0, "exponential": 1, "linear": 2}
 #: Rows of the ledger array the compiled bookings return (fills and volume: bid, ask).
 FIELDS = ("cash", "inventory", "spread_capture", "fees", "max_abs_inventory", "recent",
           "inventory_pnl", "adverse_selection", "bid_fills", "ask_fills", "bid_volume",
-          "ask_volume")
+          "ask_volume", "pnl")
 _state: dict[str, bool] = {}
 
 
@@ -103,13 +103,13 @@ if _nb is not None:   # pragma: no cover - compiled code is tested against the n
 
     def _book(mid, dS, depths, fills, size, fee, impact, net_bought, recent, ring_slot,
               cash, inventory, spread_capture, fees, count, volume, max_abs, inventory_pnl,
-              adverse):
+              adverse, initial_value, liquidation):
         """Ledger.record_fills, the impact and Ledger.record_move for (n, a) accounts,
         writing new arrays: returns ``(out, mid)``, ``out`` the ledger's new fields stacked
         (:data:`FIELDS`, ``(12, n, a)``) and the new mid. ``net_bought`` (n,): the shares all
         agents bought minus sold (numpy's sum, for the impact)."""
         n, a = cash.shape
-        out = np.empty((12, n, a))       # one array: one boxing on return (see FIELDS)
+        out = np.empty((13, n, a))       # one array: one boxing on return (see FIELDS)
         o_cash, o_inv, o_spread, o_fees, o_max, o_recent = out[0], out[1], out[2], out[3], \
             out[4], out[5]
         o_inv_pnl, o_adverse = out[6], out[7]
@@ -172,6 +172,9 @@ if _nb is not None:   # pragma: no cover - compiled code is tested against the n
                     o_max[i, j] = max(max_abs[i, j], abs(q))
                 o_inv_pnl[i, j] = inventory_pnl[i, j] + o_inv[i, j] * move
                 o_adverse[i, j] = adverse[i, j] + o_recent[i, j] * move
+                # Ledger.pnl at the new mid (before any liquidation charge).
+                out[12, i, j] = (o_cash[i, j] + o_inv[i, j] * new - initial_value[i, j]
+                                 + liquidation[i, j])
         return out, o_mid
 
     def _allocate(mid, depths, capacity, bounded, u, tie, dS, log_rate, k, toxicity, rule,

@@ -118,6 +118,7 @@ class Market(EpisodeClock):
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
         self.last_fills = self.last_volume
         self.streams: RandomStreams | None = None
+        self._pnl: np.ndarray | None = None
         self.last_resting: np.ndarray | None = None     # resting depths, with latency
         self._bounded = params.max_inventory is not None
         check_choice("engine", engine, ENGINES)
@@ -164,6 +165,7 @@ class Market(EpisodeClock):
             raise ValueError(f"streams must be for n_paths = {self.n_paths}, got "
                              f"{streams.n_paths}")
         self.streams = streams
+        self._pnl = None
         self.step_index = 0
         self.mid = np.full(self.n_paths, float(self.params.s0))
         self.last_volume = np.zeros((self.n_paths, self.n_agents, 2))
@@ -279,7 +281,7 @@ class Market(EpisodeClock):
             old_mid, dS, depths, fills, led.order_size, led.fee, p.impact, net_bought,
             led._recent, led._recent_net[slot], led.cash, led.inventory, led.spread_capture,
             led.fees, led.fills, led.volume, led.max_abs_inventory, led.inventory_pnl,
-            led.adverse_selection)
+            led.adverse_selection, led.initial_value, led.liquidation)
         # The new fields are rows of one array (views: as fresh as separate arrays).
         (led.cash, led.inventory, led.spread_capture, led.fees, led.max_abs_inventory,
          led._recent, led.inventory_pnl, led.adverse_selection) = out[:8]
@@ -287,12 +289,16 @@ class Market(EpisodeClock):
         led.volume = out[10:12].transpose(1, 2, 0)
         led._step += 1
         self.step_index += 1
+        self._pnl = out[12]                       # Ledger.pnl(mid), computed in the pass
         if p.liquidation_cost and self.done:
             led.liquidate(p.liquidation_cost)
+            self._pnl = None
         self.last_volume, self.last_fills = volume, fills
         return volume
 
     def pnl(self) -> np.ndarray:
         """PnL since the start, (n_paths, n_agents): marked to the mid (less the liquidation
         cost at the end, if any)."""
+        if self._pnl is not None:            # the compiled step's, of this very state
+            return self._pnl
         return self.ledger.pnl(self.mid)

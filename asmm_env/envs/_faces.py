@@ -89,10 +89,20 @@ class SingleFace(Face, gym.Env):
 
     def _info(self) -> dict[str, float]:
         led = self.market.ledger
-        info = {key: getattr(led, key).item(0) for key in LEDGER_KEYS}
-        info["pnl"] = self._pnl.item(0)
-        info["mid"] = float(self.market.mid[0])
-        info.update({key: float(value[0]) for key, value in self._extra_infos().items()})
+        # The first element of each field (the per-side ones read from their (.., 2) arrays:
+        # no view per key), in LEDGER_KEYS order.
+        fills, volume = led.fills, led.volume
+        info = {"cash": led.cash.item(0), "inventory": led.inventory.item(0),
+                "bid_fills": fills.item(0), "ask_fills": fills.item(1),
+                "bid_volume": volume.item(0), "ask_volume": volume.item(1),
+                "spread_capture": led.spread_capture.item(0),
+                "inventory_pnl": led.inventory_pnl.item(0),
+                "adverse_selection": led.adverse_selection.item(0), "fees": led.fees.item(0),
+                "liquidation": led.liquidation.item(0), "pnl": self._pnl.item(0),
+                "mid": self.market.mid.item(0)}
+        extra = self._extra_infos()
+        if extra:
+            info.update({key: float(value[0]) for key, value in extra.items()})
         return info
 
     def render(self) -> str | np.ndarray | None:
