@@ -131,6 +131,20 @@ class RandomStreams:
         bits.advance((step + 1) << 64)
         return np.random.Generator(bits)
 
+    def keyed_generator(self, stream: str, block: int, key: int) -> np.random.Generator:
+        """A generator for ``stream`` on local block ``block`` and ``key`` (e.g. a decision
+        step), seeded by its own ``SeedSequence`` (spawn key ``(block, stream, 0, key)``):
+        statistically independent for every key and independent of how many variates other
+        keys used. (Jumps of ``2**64`` draws, as :meth:`step_generator` makes, leave the low
+        half of PCG64's 128-bit state unchanged, so draws at one position are weakly
+        correlated from step to step; a keyed generator avoids that at the cost of a seeding
+        per key, about 20 microseconds.)"""
+        if isinstance(key, bool) or not isinstance(key, numbers.Integral) or key < 0:
+            raise ValueError(f"key must be an integer >= 0, got {key!r}")
+        spawn = (*self.spawn_prefix, self.first_block + block, STREAMS[stream], 0, int(key))
+        return np.random.Generator(np.random.PCG64(
+            np.random.SeedSequence(self.entropy, spawn_key=spawn)))
+
     def block_slices(self) -> list[tuple[int, slice, int]]:
         """``(block, paths, width)`` per block: the local block index, the slice of this
         run's paths it holds and how many of them are simulated (a partial last block)."""

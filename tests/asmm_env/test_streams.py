@@ -174,3 +174,17 @@ def test_a_vector_env_of_a_block_or_more_sees_the_paths_of_rollout():
         obs, _, _, _, infos = envs.step(policy.act(obs))
     paths = rollout(policy, p, n_paths=BLOCK_PATHS, seed=12).paths
     assert np.array_equal(infos["pnl"], paths.terminal_pnl.to_numpy())
+
+
+def test_keyed_generators_are_independent_across_keys_at_each_position():
+    # 500 keys x 2000 positions: the mean over keys at each position has the standard
+    # deviation of i.i.d. uniforms, sqrt(1/12/500) = 0.0129 (within 10%).
+    from asmm_env.streams import RandomStreams
+
+    streams = RandomStreams(17, 50, block_paths=1000)
+    draws = np.array([streams.keyed_generator("reach", 0, t).random(2000) for t in range(500)])
+    assert abs(draws.mean(axis=0).std() / np.sqrt(1 / 12 / 500) - 1) < 0.1
+    again = streams.keyed_generator("reach", 0, 3).random(5)
+    assert np.array_equal(again, draws[3, :5])
+    with pytest.raises(ValueError, match="key must be an integer >= 0"):
+        streams.keyed_generator("reach", 0, -1)
