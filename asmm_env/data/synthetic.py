@@ -100,27 +100,37 @@ def simulated_trades_quotes(params: MarketParams, *, n_days: int, seed: int,
     B = streams.block_paths
     mids = np.empty((n_steps + 1, n))
     mids[0] = params.s0
-    orders = []                                  # (step, path, side, reach, time in step)
+    counts = np.empty((n_steps, 2, n), dtype=np.int64)
     zero = np.zeros((n, 2))
     for step in range(n_steps):
-        mid = mids[step]
-        dS = price.increment(mid, dt)
-        count = flow.orders(flow.draw(), flow.rate_dt(zero, dS, dt)).astype(np.int64)
-        most = int(count.max())
-        if most:
-            # Layout (order, kind, side, path): a path's j-th order does not depend on how
-            # many orders other paths have this step.
-            u = np.empty((most, 2, 2, n))
+        dS = price.increment(mids[step], dt)
+        counts[step] = flow.orders(flow.draw(), flow.rate_dt(zero, dS, dt)).T
+        mids[step + 1] = mids[step] + dS
+    # Reaches and times, a keyed generator per block and step, in chunks of steps. Layout
+    # (order, kind, side, path): a path's j-th order does not depend on how many orders
+    # other paths have.
+    most = int(counts.max()) if counts.size else 0
+    chunk = max(1, (1 << 22) // max(1, most * 4 * n))
+    parts = []
+    for first in range(0, n_steps if most else 0, chunk):
+        last = min(first + chunk, n_steps)
+        c = counts[first:last]
+        m = int(c.max())
+        if not m:
+            continue
+        u = np.empty((last - first, m, 2, 2, n))
+        for t in np.flatnonzero(c.reshape(last - first, -1).max(axis=1)):
             for b, paths, width in streams.block_slices():
-                gen = streams.keyed_generator("reach", b, step)
-                u[..., paths] = gen.random((most, 2, 2, B))[..., :width]
-            j, side, path = np.nonzero(np.arange(most)[:, None, None] < count.T[None])
-            reach = -np.log1p(-u[j, 0, side, path]) / params.k
-            when = _EDGE + (1.0 - 2 * _EDGE) * u[j, 1, side, path]
-            orders.append((np.full(j.size, step), path, side, reach, when))
-        mids[step + 1] = mid + dS
-    step, path, side, reach, when = (np.concatenate(c) for c in zip(*orders, strict=True)) \
-        if orders else (np.array([], dtype=np.int64),) * 3 + (np.array([]),) * 2
+                gen = streams.keyed_generator("reach", b, first + t)
+                u[t, ..., paths] = gen.random((m, 2, 2, B))[..., :width]
+        st, j, sd, pa = np.nonzero(np.arange(m)[None, :, None, None] < c[:, None, :, :])
+        parts.append((st + first, pa, sd, -np.log1p(-u[st, j, 0, sd, pa]) / params.k,
+                      _EDGE + (1.0 - 2 * _EDGE) * u[st, j, 1, sd, pa]))
+    if parts:
+        step, path, side, reach, when = (np.concatenate(c) for c in zip(*parts, strict=True))
+    else:
+        step = path = side = np.array([], dtype=np.int64)
+        reach = when = np.array([])
     aggressor = np.where(side == 1, 1, -1)        # side 1: ask quotes, filled by buys
     t_trade = start + (step + when) * dt
     p_trade = mids[step, path] + aggressor * reach

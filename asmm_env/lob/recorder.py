@@ -21,7 +21,8 @@ empty tick levels left out as LOBSTER lists occupied levels only (so level ``j``
 is the ``j``-th *occupied* tick level); a price move's refill draws produce no message, they
 show in the next row. The agents' own orders are not in the file: it is the market a replay
 adds our orders back into (an execution that filled an agent's order appears as a trade at
-the best that leaves the other traders' queue unchanged). Book prices are
+the best that leaves the other traders' queue unchanged; where an agent's order alone held a
+price level, the file's best, and so its mid, is a tick further out). Book prices are
 ``s0 + tick_size * (k + 1/2)``: choose ``s0`` an odd multiple of ``tick_size / 2`` (e.g.
 100.005 with a tick of 0.01) for prices on a whole-tick grid, which
 ``read_lobster(..., tick_size=...)`` checks.

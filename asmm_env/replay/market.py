@@ -273,26 +273,44 @@ class ReplayMarket(EpisodeClock):
             self._lat_entry = np.full((n, 2), float(self._entry.seconds))
             self._lat_cancel = np.full((n, 2), float(self._cancel.seconds))
         self._acc = np.zeros((4, n, 2))      # fills, shares, shares x mid, shares x price
+        self._join_now = []
         self._q = self.ledger.inventory[:, 0].copy()
         self._decide(depths[:, 0, :], old_mid, t)
         lo, hi = self._steps[:, k], self._steps[:, k + 1]
-        count = hi - lo
+        if p.queue == "random":
+            self._u_queue = self._queue_uniforms(k, int((hi - lo).max()) if n else 0)
+        path, e = self._relevant_events(lo, hi)
+        count = np.bincount(path, minlength=n)
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
         order = np.argsort(-count, kind="stable")
         ranked = count[order]
-        if p.queue == "random":
-            self._u_queue = self._queue_uniforms(k, int(ranked[0]) if n else 0)
         for j in range(int(ranked[0]) if n else 0):
             active = order[: np.searchsorted(-ranked, -j, side="left")]
-            e = lo[active] + j
-            te = tape.ev_time[e]
+            ev = e[first[active] + j]
+            # Rows skipped since the last event applied: bring the book up to date.
+            before = tape.ev_before[ev]
+            stale = self._row[active] != before
+            if stale.any():
+                self._row[active[stale]] = before[stale]
+                self._consumed[active[stale]] = 0.0
+            te = tape.ev_time[ev]
             due = self._next[active] <= te
             if due.any():
                 self._timers(active[due], te[due])
-            is_trade = tape.ev_kind[e] == TRADE
+            is_trade = tape.ev_kind[ev] == TRADE
             if is_trade.any():
-                self._trade(active[is_trade], tape.ev_ref[e[is_trade]], te[is_trade])
+                self._trade(active[is_trade], tape.ev_ref[ev[is_trade]], te[is_trade])
             if not is_trade.all():
-                self._new_row(active[~is_trade], tape.ev_ref[e[~is_trade]], j)
+                rows = ~is_trade
+                self._new_row(active[rows], tape.ev_ref[ev[rows]],
+                              ev[rows] - lo[active[rows]])
+        last = hi > lo
+        if last.any():
+            end_row = np.where(tape.ev_kind[hi - 1] == ROW, tape.ev_ref[hi - 1],
+                               tape.ev_before[hi - 1])
+            stale = last & (self._row != end_row)
+            self._row[stale] = end_row[stale]
+            self._consumed[stale] = 0.0
         t_end = t + p.dt
         due = np.flatnonzero(self._next <= t_end)
         if due.size:
@@ -449,9 +467,23 @@ class ReplayMarket(EpisodeClock):
             self._rem[g, ss, kk] = p.order_size
             self._placed[g, ss, kk] = False
             self._ahead[g, ss, kk] = np.nan
-            self._ton[g, ss, kk] = now + self._lat_entry[g, ss]
-            self._next[g] = np.minimum(self._next[g], self._ton[g, ss, kk])
+            lat = self._lat_entry[g, ss]
+            self._ton[g, ss, kk] = now + lat
+            # Without latency the replacement is placed by the caller once the event is
+            # applied (it joins behind what the event left); else at its time.
+            at_once = lat == 0
+            self._join_now.append((g[at_once], ss[at_once], kk[at_once]))
+            later = ~at_once
+            if later.any():
+                self._next[g[later]] = np.minimum(self._next[g[later]],
+                                                  self._ton[g[later], ss[later], kk[later]])
         return filled
+
+    def _join_waiting(self) -> None:
+        """Place the replacements without latency queued by :meth:`_fill`."""
+        for g, ss, kk in self._join_now:
+            self._place(g, ss, kk)
+        self._join_now = []
 
     # --- the data's events ----------------------------------------------------------------
 
@@ -461,26 +493,27 @@ class ReplayMarket(EpisodeClock):
         tape = self.tape
         side = (tape.tr_side[m] > 0).astype(np.int64)            # 1: buyer hits the asks
         x, z = tape.tr_px[m], tape.tr_size[m]
-        mid = tape.row_mid[self._row[paths]]
+        sp = self._px[paths, side]                               # (k, 2 slots)
+        rem = self._rem[paths, side]
+        live = self._placed[paths, side] & (rem > 0)
+        through = live & (sp > x[:, None])
         ours = np.zeros(paths.size)              # shares of the trade that filled us there
-        for k in (0, 1):
-            sp = self._px[paths, side, k]
-            rem = self._rem[paths, side, k]
-            ahead = self._ahead[paths, side, k]
-            live = self._placed[paths, side, k] & (rem > 0)
-            through = live & (sp > x)
-            at = live & (sp == x) & np.isfinite(ahead)
+        if through.any() or (live & (sp == x[:, None])).any():
+            ahead = self._ahead[paths, side]
+            at = live & (sp == x[:, None]) & np.isfinite(ahead)
+            mid = tape.row_mid[self._row[paths]]
             if at.any():
-                self._ahead[paths[at], side[at], k] = np.maximum(ahead[at] - z[at], 0.0)
-                level = at & (z > ahead)
-                if level.any():
-                    ours[level] += self._fill(paths[level], side[level],
-                                              np.full(level.sum(), k),
-                                              np.minimum(z[level] - ahead[level], rem[level]),
-                                              mid[level], now[level])
+                i, k = np.nonzero(at)
+                self._ahead[paths[i], side[i], k] = np.maximum(ahead[i, k] - z[i], 0.0)
+                level = z[i] > ahead[i, k]
+                i, k = i[level], k[level]
+                if i.size:
+                    got = self._fill(paths[i], side[i], k,
+                                     np.minimum(z[i] - ahead[i, k], rem[i, k]), mid[i], now[i])
+                    np.add.at(ours, i, got)
             if through.any():
-                self._fill(paths[through], side[through], np.full(through.sum(), k),
-                           rem[through], mid[through], now[through])
+                i, k = np.nonzero(through)
+                self._fill(paths[i], side[i], k, rem[i, k], mid[i], now[i])
         # The shown queue lost what the trade did not take from us: all of it in data
         # recorded without us; none of our fill in data that hold our own trades (the
         # recorder's, with an agent quoting), where the book shows only the others' orders.
@@ -489,9 +522,7 @@ class ReplayMarket(EpisodeClock):
         if pp.size:
             self._consumed[paths[pp], side[pp], ll] += np.maximum(z - ours, 0.0)[pp]
         # An order replaced at once after its fill joins behind what the trade left.
-        due = self._next[paths] <= now
-        if due.any():
-            self._timers(paths[due], now[due])
+        self._join_waiting()
 
     def _queue_uniforms(self, step: int, most: int) -> np.ndarray:
         """Uniforms ``(most, n_paths)`` for the ``"random"`` queue rule: one per event of a
@@ -503,43 +534,94 @@ class ReplayMarket(EpisodeClock):
                 (most, B))[:, :width]
         return u
 
-    def _new_row(self, paths: np.ndarray, rows: np.ndarray, j: int) -> None:
-        """A new snapshot on each of ``paths`` (event ``j`` of their step): queue positions
-        (cancellations), crossings, then the current row."""
+    def _relevant_events(self, lo: np.ndarray, hi: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """The step's events that can touch our orders, as ``(path, event)`` sorted by path
+        and time: trades at or through a price of ours on its side, and rows that change
+        the shares shown at a price of ours, whether it is known, or whether the other side
+        crosses it. Our prices only change at decisions (fills re-join at the same price),
+        so the others change nothing for us and are skipped (the book is brought up to date
+        before each event applied and at the end of the step)."""
+        tape = self.tape
+        count = hi - lo
+        path = np.repeat(np.arange(self.n_paths), count)
+        if not path.size:
+            return path, path
+        e = np.arange(path.size) - np.repeat(np.cumsum(count) - count, count) + lo[path]
+        sp = self._px[path]                                       # (N, 2, 2)
+        has = np.isfinite(sp)
+        keep = np.zeros(path.size, dtype=bool)
+        trade = tape.ev_kind[e] == TRADE
+        if trade.any():
+            m = tape.ev_ref[e[trade]]
+            side = (tape.tr_side[m] > 0).astype(np.int64)
+            hit = sp[trade, side]
+            keep[trade] = (np.isfinite(hit) & (hit >= tape.tr_px[m][:, None])).any(axis=1)
+        rows = ~trade
+        if rows.any():
+            s_r, h_r = sp[rows], has[rows]
+            new, old = tape.ev_ref[e[rows]], tape.ev_before[e[rows]]
+            a, b = self._shown(old, s_r, None), self._shown(new, s_r, None)
+            changed = ~((a == b) | (np.isnan(a) & np.isnan(b)))
+            with np.errstate(invalid="ignore"):
+                cross = (s_r >= -tape.row_px[new, ::-1, 0][:, :, None]) != \
+                    (s_r >= -tape.row_px[old, ::-1, 0][:, :, None])
+            keep[rows] = (h_r & (changed | cross)).any(axis=(1, 2))
+        return path[keep], e[keep]
+
+    def _new_row(self, paths: np.ndarray, rows: np.ndarray, j: np.ndarray) -> None:
+        """A new snapshot on each of ``paths`` (their ``j``-th event of the step): queue
+        positions (cancellations), crossings, then the current row."""
         placed = self._placed[paths] & (self._rem[paths] > 0)
         busy = placed.any(axis=(1, 2))
         if busy.any():
-            self._reposition(paths[busy], rows[busy], placed[busy], j)
+            self._reposition(paths[busy], rows[busy], placed[busy], j[busy])
         self._row[paths] = rows
         self._consumed[paths] = 0.0
+        self._join_waiting()
+
+    def _shown(self, rows: np.ndarray, sp: np.ndarray,
+               consumed: np.ndarray | None) -> np.ndarray:
+        """Shares shown at the signed prices ``sp`` ``(k, 2, 2)`` in ``rows`` (less
+        ``consumed``), NaN beyond the deepest level of a side that shows all its levels."""
+        tape = self.tape
+        px = tape.row_px[rows]                                    # (k, 2, L)
+        sz = tape.row_sz[rows]
+        if consumed is not None:
+            sz = np.maximum(sz - consumed, 0.0)
+        size = np.sum(np.where(sp[..., None] == px[:, :, None, :], sz[:, :, None, :], 0.0),
+                      axis=3)
+        deepest = np.where(np.isfinite(px), px, np.inf).min(axis=2)
+        unknown = tape.row_full[rows][:, :, None] & (sp < deepest[:, :, None])
+        return np.where(unknown, np.nan, size)
 
     def _reposition(self, paths: np.ndarray, rows: np.ndarray, placed: np.ndarray,
-                    j: int) -> None:
+                    j: np.ndarray) -> None:
         tape, p = self.tape, self.params
-        pp, ss, kk = np.nonzero(placed)
-        g, r_new = paths[pp], rows[pp]
-        sp = self._px[g, ss, kk]
-        v_old = self._visible(g, ss, sp)
-        v_new = self._visible(g, ss, sp, row=r_new)
-        ahead = self._ahead[g, ss, kk]
+        old = self._row[paths]
+        sp = self._px[paths]                                      # (k, 2, 2)
+        v_old = self._shown(old, sp, self._consumed[paths])
+        v_new = self._shown(rows, sp, None)
+        ahead = self._ahead[paths]
         known_new = np.isfinite(v_new)
         with np.errstate(invalid="ignore", divide="ignore"):
             shrink = np.isfinite(ahead) & np.isfinite(v_old) & known_new & (v_new < v_old)
             if p.queue == "pro_rata":
                 ahead = np.where(shrink, ahead * v_new / v_old, ahead)
             elif p.queue == "random":
-                first = self._u_queue[j, g] * v_old < ahead
+                first = self._u_queue[j, paths][:, None, None] * v_old < ahead
                 ahead = np.where(shrink & first, np.maximum(ahead - (v_old - v_new), 0.0),
                                  ahead)
             ahead = np.where(np.isnan(ahead) & known_new, v_new, ahead)
             ahead = np.where(known_new, np.minimum(ahead, v_new), ahead)
-        self._ahead[g, ss, kk] = ahead
+        self._ahead[paths] = np.where(placed, ahead, self._ahead[paths])
         # The other side's best moving onto our price: filled (the crossing orders trade).
-        opp_old = -tape.row_px[self._row[g], 1 - ss, 0]
-        opp_new = -tape.row_px[r_new, 1 - ss, 0]
+        opp_old = -tape.row_px[old, ::-1, 0][:, :, None]
+        opp_new = -tape.row_px[rows, ::-1, 0][:, :, None]
         with np.errstate(invalid="ignore"):
-            cross = (sp >= opp_new) & ~(sp >= opp_old)
+            cross = placed & (sp >= opp_new) & ~(sp >= opp_old)
         if cross.any():
-            mid = tape.row_mid[self._row[g]]
-            self._fill(g[cross], ss[cross], kk[cross], self._rem[g, ss, kk][cross], mid[cross],
-                       tape.row_time[r_new][cross])
+            pp, ss, kk = np.nonzero(cross)
+            g = paths[pp]
+            self._fill(g, ss, kk, self._rem[g, ss, kk], tape.row_mid[old[pp]],
+                       tape.row_time[rows[pp]])

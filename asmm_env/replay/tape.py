@@ -55,6 +55,8 @@ class ReplayTape:
         Best bid and ask, currency units, carried likewise.
     ev_time, ev_kind, ev_ref : (E,)
         Events in order: time, ``ROW`` or ``TRADE``, and the index of the row or trade.
+    ev_before : (E,) int
+        The row in effect just before each event (a dataset's first row before its first).
     tr_side, tr_px, tr_size : (M,)
         Trades: aggressor (+1 buy: hits asks), signed price on the side hit, shares.
     day_rows, day_events : (D + 1,) int
@@ -73,6 +75,7 @@ class ReplayTape:
     ev_time: np.ndarray
     ev_kind: np.ndarray
     ev_ref: np.ndarray
+    ev_before: np.ndarray
     tr_side: np.ndarray
     tr_px: np.ndarray
     tr_size: np.ndarray
@@ -128,6 +131,11 @@ class ReplayTape:
         ev_ref = np.concatenate([np.where(p["ev_kind"] == ROW, p["ev_ref"] + r0,
                                           p["ev_ref"] + m0)
                                  for p, r0, m0 in zip(parts, rows, n_trades, strict=False)])
+        before = []
+        for p, r0 in zip(parts, rows, strict=False):
+            seen = np.where(p["ev_kind"] == ROW, p["ev_ref"] + r0, r0)
+            seen = np.maximum.accumulate(seen)
+            before.append(np.concatenate([[r0], seen[:-1]]))
         return cls(
             tick=float(tick_size), origin=origin, levels=levels,
             row_time=np.concatenate([p["time"] for p in parts]),
@@ -137,6 +145,7 @@ class ReplayTape:
             ev_time=np.concatenate([p["ev_time"] for p in parts]),
             ev_kind=np.concatenate([p["ev_kind"] for p in parts]).astype(np.int8),
             ev_ref=ev_ref.astype(np.int64),
+            ev_before=np.concatenate(before).astype(np.int64),
             tr_side=trade_side, tr_px=trade_px * np.where(trade_side > 0, -1.0, 1.0),
             tr_size=np.concatenate([p["tr_size"] for p in parts]),
             day_rows=np.array(rows), day_events=np.array(events))
