@@ -96,7 +96,7 @@ class Settings:
 
     market: str = "as2008"
     sessions: int = 160
-    sessions_per_day: int = 4
+    sessions_per_day: int = 8
     data_steps: int = 2
     gamma: float = 0.1
     glft_Q: int = 25
@@ -404,7 +404,8 @@ def run(ctx: Context, settings: Settings) -> None:
 
     ctx.finding("latency_cost", statement=f"A latency of {s.latencies[-1]:g} dt (entry and "
                 "cancel) changes AS's PnL on the replay by {value:+.3f} [{ci_low:+.3f}, "
-                "{ci_high:+.3f}] per session: stale quotes cost money.",
+                "{ci_high:+.3f}] per session: quotes rest stale, and a filled order is out "
+                "of the book until its replacement arrives.",
                 statistic="mean PnL per session, with latency minus without (paired)",
                 unit="price units", rule=Below(0.0), estimate=latency_cost,
                 section="calibration_latency", robustness_paths=s.robustness_paths)
