@@ -32,4 +32,11 @@ _register_pz("parallel", id="asmm_env/CompetitionLOB-v0",
              entry_point="asmm_env.lob.competition:parallel_env")
 _register_pz("aec", id="asmm_env/CompetitionLOB-v0", entry_point="asmm_env.lob.competition:env")
 
+# Any policy on recorded data (LOBSTER, trades + quotes): queue positions, latency, fees.
+_register_gym(
+    id="asmm_env/Replay-v0",
+    entry_point="asmm_env.replay.env:ReplayEnv",
+    vector_entry_point="asmm_env.replay.env:ReplayVectorEnv",
+)
+
 __all__ = ["Ledger", "Market", "MarketParams", "__version__"]

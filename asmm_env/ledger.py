@@ -95,10 +95,15 @@ class Ledger:
         return self.volume[..., 1]
 
     def record_fills(self, mid: np.ndarray, depths: np.ndarray, fills: np.ndarray,
-                     fill_mid: np.ndarray | None = None) -> None:
+                     fill_mid: np.ndarray | None = None,
+                     volume: np.ndarray | None = None) -> None:
         """Book the step's fills: ``fills`` (n_paths, n_agents, 2), the number of fills of
         ``order_size`` shares at the quotes ``depths`` (same shape, (bid, ask)) around ``mid``
         (n_paths,).
+
+        ``volume`` (same shape, optional): the shares filled, when fills are not all of
+        ``order_size`` shares (a replay's partial fills); ``depths`` are then the
+        share-weighted mean depths. Default ``fills * order_size``.
 
         ``fill_mid`` (same shape as ``fills``, optional): the mean mid at the fills of each
         side, when the mid moves within the step (an event-driven book fills at several
@@ -108,13 +113,14 @@ class Ledger:
         ``adverse_selection``, so the identities hold with ``record_move(mid, new_mid)``.
         """
         slot = self._step % self.horizon
-        if fill_mid is None and not fills.any():
+        if fill_mid is None and volume is None and not fills.any():
             # No fill anywhere: only the adverse-selection window moves on.
             if self._recent_net[slot].any():
                 self._recent = self._recent - self._recent_net[slot]
                 self._recent_net[slot] = 0.0
             return
-        volume = fills * self.order_size if self.order_size != 1.0 else fills
+        if volume is None:
+            volume = fills * self.order_size if self.order_size != 1.0 else fills
         bought, sold = volume[..., 0], volume[..., 1]
         net = bought - sold
         # The window of recent fills drops step t - h and takes step t (same ring slot).

@@ -155,7 +155,10 @@ def rollout(policies: Any, params: Any = None, *, n_paths: int, seed: int,
         Called with the number of paths finished after each chunk (e.g. a tqdm ``update``).
     market_factory : callable, optional
         ``(params, n_paths, n_agents, block_paths=...) -> core``, to roll out on a custom
-        market (it must accept ``block_paths``).
+        market (it must accept ``block_paths``); ``params`` may then be that core's own
+        parameters (with ``action_map`` and ``n_steps``), e.g. a replay of recorded data:
+        ``rollout(policy, market.params, n_paths=market.n_slices, seed=s,
+        market_factory=functools.partial(ReplayMarket, data=market.tape))``.
     observers : sequence of callables
         Factories of :class:`Observer` objects, one new observer per chunk.
     """
@@ -297,7 +300,12 @@ def _driver(params: Any, factory: Callable[..., Any] | None) -> _Driver:
         return _BookDriver(params, factory)
     if isinstance(params, MarketParams):
         return _Driver(params, factory)
-    raise TypeError(f"params must be a MarketParams or a BookParams, got "
+    # A custom core (e.g. asmm_env.replay.ReplayMarket) brings its own parameters: anything
+    # with the action map and the episode's steps that its factory understands.
+    if factory is not None and hasattr(params, "action_map") and hasattr(params, "n_steps"):
+        return _Driver(params, factory)
+    raise TypeError(f"params must be a MarketParams or a BookParams (or, with a "
+                    f"market_factory, parameters with action_map and n_steps), got "
                     f"{type(params).__name__}")
 
 

@@ -49,7 +49,8 @@ BLOCK_PATHS = 1000
 #: Stream ids: the second entry of each block generator's ``spawn_key``. Never renumber one
 #: (that would change every result drawn from it); add new sources at the end.
 STREAMS = {"price": 0, "jumps": 1, "jump_size": 2, "volatility": 3, "flow": 4, "tiebreak": 5,
-           "book": 6, "refill": 7, "hawkes": 8, "latency": 9, "asset": 10, "reach": 11}
+           "book": 6, "refill": 7, "hawkes": 8, "latency": 9, "asset": 10, "reach": 11,
+           "queue": 12}
 
 _PREFETCH_VALUES = 1 << 18   # variates per prefetch of one source (about 2 MB of float64)
 _MAX_PREFETCH_STEPS = 256

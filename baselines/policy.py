@@ -23,6 +23,9 @@ import numpy as np
 from asmm_env.actions import ActionMap
 from asmm_env.lob.params import BookParams
 from asmm_env.params import MarketParams
+from asmm_env.replay.params import ReplayParams
+
+_PARAMS = (MarketParams, BookParams, ReplayParams)
 
 
 @runtime_checkable
@@ -30,14 +33,15 @@ class Policy(Protocol):
     def act(self, observation: np.ndarray) -> np.ndarray: ...
 
 
-def market_params(env: Any) -> MarketParams | BookParams:
+def market_params(env: Any) -> MarketParams | BookParams | ReplayParams:
     """The parameters of any env this package registers: ``MarketParams`` of the reduced-form
-    envs, ``BookParams`` of the order-book envs. Found through Gymnasium wrappers
-    (``unwrapped``), Gymnasium's vector envs (sync: ``envs``; async: ``get_attr``), native
-    vector envs and PettingZoo's AEC/parallel conversions; or the params themselves.
+    envs, ``BookParams`` of the order-book envs, ``ReplayParams`` of the replay env. Found
+    through Gymnasium wrappers (``unwrapped``), Gymnasium's vector envs (sync: ``envs``;
+    async: ``get_attr``), native vector envs and PettingZoo's AEC/parallel conversions; or
+    the params themselves.
 
     Raises ``TypeError`` naming the object when none is found."""
-    if isinstance(env, (MarketParams, BookParams)):
+    if isinstance(env, _PARAMS):
         return env
     todo, seen = [env], set()
     while todo:
@@ -46,7 +50,7 @@ def market_params(env: Any) -> MarketParams | BookParams:
             continue
         seen.add(id(candidate))
         params = getattr(candidate, "params", None)
-        if isinstance(params, (MarketParams, BookParams)):
+        if isinstance(params, _PARAMS):
             return params
         for attr in ("unwrapped", "env", "aec_env", "par_env"):
             todo.append(getattr(candidate, attr, None))
@@ -58,14 +62,15 @@ def market_params(env: Any) -> MarketParams | BookParams:
             except Exception:    # noqa: BLE001 (any env may refuse: then keep looking)
                 values = ()
             todo.extend(type("_Holder", (), {"params": v})() for v in values[:1])
-    raise TypeError(f"cannot find MarketParams or BookParams on {env!r}: pass an asmm_env env "
-                    "(wrapped or vectorised) or its params")
+    raise TypeError(f"cannot find MarketParams, BookParams or ReplayParams on {env!r}: pass an "
+                    "asmm_env env (wrapped or vectorised) or its params")
 
 
-def model_parameter(params: MarketParams | BookParams, name: str, given: float | None) -> float:
+def model_parameter(params: Any, name: str, given: float | None) -> float:
     """``given`` if not None, else the model parameter ``name`` of ``params``. The order
-    book has no ``sigma``, ``A`` or ``k`` (its flow is event by event): for it they must be
-    given, e.g. estimated with :mod:`asmm_env.calibration`; the error says so."""
+    book and the replay have no ``sigma``, ``A`` or ``k`` (their flow is event by event or
+    recorded): for them they must be given, e.g. estimated with :mod:`asmm_env.calibration`;
+    the error says so."""
     if given is not None:
         return given
     value = getattr(params, name, None)

@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where sweep cells run: a local process pool or a Dask cluster")
     parser.add_argument("--scheduler", help="Dask scheduler address (with --executor dask; "
                         "default: a LocalCluster)")
+    parser.add_argument("--data", type=Path, metavar="PATH",
+                        help="your own data (a file or directory) for the experiments that "
+                             "read data (e.g. calibration: LOBSTER files or trades/quotes "
+                             "tables); default: their synthetic data with known parameters")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return parser
 
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown experiment(s) {unknown}; choose from {list(available())} or 'all'")
     if args.scheduler and args.executor != "dask":
         parser.error("--scheduler needs --executor dask")
+    if args.data is not None and not args.data.exists():
+        parser.error(f"--data: no such file or directory {str(args.data)!r}")
     start = time.perf_counter()
     try:
         with _sigterm_raises():
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             run_experiments(names, config, args.out, seed=args.seed, quick=args.quick,
                             n_paths=args.paths, workers=args.workers, executor=args.executor,
                             scheduler=args.scheduler, show_progress=not args.no_progress,
-                            echo=lambda s: print(s, file=sys.stderr))
+                            echo=lambda s: print(s, file=sys.stderr), data=args.data)
     except ConfigError as err:
         print(f"error: config: {err}", file=sys.stderr)
         return 2

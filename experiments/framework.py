@@ -68,7 +68,8 @@ logger = logging.getLogger(__name__)
 
 # Report order; a name is runnable once its module exists.
 EXPERIMENTS = ("baseline", "pnl_decomposition", "as2008", "glft", "competition",
-               "equilibrium", "regime_sweep", "assumptions", "queue", "microprice")
+               "equilibrium", "regime_sweep", "assumptions", "queue", "microprice",
+               "calibration")
 
 
 def available() -> tuple[str, ...]:
@@ -164,6 +165,8 @@ class Context:
     ``rng(*keys)`` (a ``SeedSequence`` keyed by the cell, so results do not depend on
     worker count or order). ``robustness_paths``: the fraction of the paths the robustness
     checks of findings run on (:meth:`finding`; 1 = as many as the configured run).
+    ``data``: the user's data (``--data PATH``: a file or directory) for the experiments that
+    read data; None runs them on their synthetic default.
     """
 
     name: str
@@ -178,6 +181,7 @@ class Context:
     show_progress: bool = True
     out: Path | None = None     # the final output directory (read others' results)
     robustness_paths: float = 1.0
+    data: Path | None = None
     items: list[_Item] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -461,18 +465,21 @@ def run_experiments(names: Iterable[str], config: Config, out: Path, *, seed: in
                     quick: bool = False, n_paths: int | None = None, workers: int = 1,
                     executor: str = "local", scheduler: str | None = None,
                     show_progress: bool = True, echo: Callable[[str], None] = lambda s: None,
-                    robustness_paths: float = 1.0) -> None:
+                    robustness_paths: float = 1.0, data: Path | None = None) -> None:
     """Run experiments one after another, each staged and moved into ``out`` on success.
 
     Everything is validated (names, every experiment's settings and markets) before the first
     experiment starts, so a bad configuration writes nothing. ``seed`` overrides the
     config's root seed (and is recorded in the effective configuration).
     ``robustness_paths`` is the fraction (0, 1] of the paths the robustness checks of
-    findings run on (``Context.robustness_paths``).
+    findings run on (``Context.robustness_paths``). ``data`` is the user's data
+    (``Context.data``); it must exist.
     """
     modules = [(name, load(name)) for name in names]          # unknown names fail first
     settings = {name: config.settings(name, module.Settings) for name, module in modules}
     _check_fraction("robustness_paths", robustness_paths)
+    if data is not None and not Path(data).exists():
+        raise ValueError(f"--data: no such file or directory {str(data)!r}")
     if seed is not None:
         config = dataclasses.replace(config, seed=seed, raw={**config.raw, "seed": seed})
     out = Path(out)
@@ -488,9 +495,10 @@ def run_experiments(names: Iterable[str], config: Config, out: Path, *, seed: in
             ctx = Context(name, config, staging, config.seed, quick=quick, n_paths=n_paths,
                           workers=workers, executor=executor, scheduler=scheduler,
                           show_progress=show_progress, out=out,
-                          robustness_paths=robustness_paths)
+                          robustness_paths=robustness_paths,
+                          data=None if data is None else Path(data).resolve())
             module.run(ctx, settings[name])
-            command = _command(name, quick, n_paths)
+            command = _command(name, quick, n_paths, ctx.data)
             (staging / "report").mkdir(exist_ok=True)
             (staging / "report" / f"{name}.md").write_text(
                 ctx.section(module.TITLE) + _provenance(name, ctx, command))
@@ -559,8 +567,10 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def _command(name: str, quick: bool, n_paths: int | None) -> str:
+def _command(name: str, quick: bool, n_paths: int | None, data: Path | None = None) -> str:
     parts = ["python", "-m", "experiments", name, "--config", f"config/{name}.yaml"]
+    if data is not None:
+        parts += ["--data", str(data)]
     if quick:
         parts.append("--quick")
     elif n_paths is not None:

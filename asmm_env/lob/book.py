@@ -201,6 +201,9 @@ class LimitOrderBook(EpisodeClock):
         self.ledger = Ledger(n, A, params.adverse_selection_steps, params.fee,
                              params.order_size)
         self.block_paths = block_paths
+        # Opt-in event recording (asmm_env.lob.recorder.BookRecorder): None costs one
+        # attribute test per event iteration.
+        self.recorder = None
         self.streams: RandomStreams | None = None
         self._stream_step: int | None = None
         self.step_index = 0
@@ -678,6 +681,9 @@ class LimitOrderBook(EpisodeClock):
         """Apply events ``e`` (int8 codes, ``(n,)``) drawn as ``x`` against the cumulative
         rates ``cum`` on every path of ``s``."""
         K, n = self.n_levels, s.n
+        recorder = self.recorder
+        if recorder is not None:
+            shift_before = s.shift.copy()
         Qf = s.Q.reshape(2 * K, n)
         # Cancellations: agents' orders at that level move up if the order was ahead.
         hit = np.flatnonzero(np.equal(e, s.ccode))
@@ -700,6 +706,8 @@ class LimitOrderBook(EpisodeClock):
             filled = np.concatenate((filled, dropped)) if filled.size else dropped
         if filled.size:
             self._place(s, filled)     # filled and dropped orders re-join at their offsets
+        if recorder is not None:
+            recorder.record(self, s, e, shift_before)
 
     def _cancel_ahead(self, s: _State, hit: np.ndarray, e: np.ndarray, x: np.ndarray,
                       cum: np.ndarray) -> None:

@@ -117,3 +117,26 @@ def test_ledger_is_batched_over_agents():
     led.record_move(mid, mid + 1.0)
     assert np.array_equal(led.inventory, [[0.0, 1.0, -1.0], [0.0, 1.0, 0.0]])
     assert np.array_equal(led.pnl(mid + 1.0), [[0.0, 1.0, -1.0], [0.0, 1.0, 0.5]])
+
+
+def test_partial_fills_book_the_shares_given_and_count_each_fill_once():
+    # Two fills on the bid of 30 and 70 shares at 99.9 and 99.8 while the mid is 100.0 and
+    # 100.1, and one ask fill of 40 shares at 100.3 (mid 100.1): share-weighted depths and
+    # mids, counts 2 and 1, volumes 100 and 40.
+    led = Ledger(1, 1, horizon=1, fee=0.01, order_size=100.0)
+    led.reset(0.0, np.array([100.0]))
+    bought = 30 * 99.9 + 70 * 99.8
+    bid_mid = (30 * 100.0 + 70 * 100.1) / 100
+    depths = np.array([[[bid_mid - bought / 100, 100.3 - 100.1]]])
+    fill_mid = np.array([[[bid_mid, 100.1]]])
+    led.record_fills(np.array([100.0]), depths, np.array([[[2.0, 1.0]]]), fill_mid=fill_mid,
+                     volume=np.array([[[100.0, 40.0]]]))
+    led.record_move(np.array([100.0]), np.array([100.2]))
+    assert led.fills[0, 0].tolist() == [2.0, 1.0]
+    assert led.volume[0, 0].tolist() == [100.0, 40.0]
+    assert led.inventory[0, 0] == pytest.approx(60.0)
+    assert led.cash[0, 0] == pytest.approx(-bought + 40 * 100.3 - 0.01 * 140)
+    assert led.fees[0, 0] == pytest.approx(-1.4)
+    mid = np.array([100.2])
+    assert led.pnl(mid)[0, 0] == pytest.approx(led.cash[0, 0] + 60 * 100.2)
+    assert abs(led.decomposition_residual(mid)[0, 0]) < 1e-9
