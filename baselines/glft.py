@@ -38,8 +38,10 @@ def _check_order_size(order_size: float) -> float:
     return float(order_size)
 
 
-def _inventory_bound(Q: Any, p: MarketParams | BookParams) -> int:
-    """Q in orders: the given one, or the env's ``max_inventory / order_size``."""
+def _inventory_bound(Q: Any, p: MarketParams | BookParams, env: Any = None) -> int:
+    """Q in orders: the given one, or the env's ``max_inventory / order_size``. Where the
+    policy is built for an env (``env`` not the params themselves) and the market has no
+    bound, say whether the env's deepest depth, its "no quote", fills."""
     max_inventory, order_size = getattr(p, "max_inventory", None), p.order_size
     if Q is None:
         if max_inventory is None:
@@ -58,16 +60,18 @@ def _inventory_bound(Q: Any, p: MarketParams | BookParams) -> int:
     if max_inventory is None and not isinstance(p, MarketParams):
         logger.warning("GLFT policy with Q=%d on an order book, which has no inventory bound: "
                        "at q = +Q (-Q) the policy quotes the deepest level", Q)
-    elif max_inventory is None:
+    elif max_inventory is None and env is not None and not isinstance(env, MarketParams):
         # Without the market's bound, "no quote" through an env is a quote at its deepest
-        # depth: expected fills there over a whole session, A exp(-k depth) T.
+        # depth: expected fills there over a whole session, A exp(-k depth) T. (The runner
+        # takes the policy's no_quote_depth, which never fills: nothing to say for params.)
         leak = p.A * math.exp(-p.k * p.action_map.high) * p.T
         logger.log(logging.WARNING if leak > _LEAK_TOLERANCE else logging.DEBUG,
                    "GLFT policy with Q=%d on a market without max_inventory: through an env, "
                    "at q = +Q (-Q) the policy bids (asks) at the env's deepest depth, where a "
                    "quote held all session fills %.2g times on average; max_inventory = "
                    "Q * order_size makes the market enforce the bound", Q, leak)
-    elif not math.isclose(max_inventory, Q * order_size, rel_tol=1e-9):
+    elif max_inventory is not None and not math.isclose(max_inventory, Q * order_size,
+                                                          rel_tol=1e-9):
         logger.warning("GLFT policy with Q=%d orders on an env with max_inventory=%g shares "
                        "(order_size %g): the quotes are optimal only for max_inventory = "
                        "Q * order_size", Q, max_inventory, order_size)
@@ -141,11 +145,6 @@ class GLFTPolicy(DepthPolicy):
                                           k=k, Q=Q, T=T, dt=dt)
         self.no_quote_depth = max(self.action_map.high, 30.0 / k)
         self.Q = self.table.Q
-        low, high = self.depth_range
-        if low < self.action_map.low or high > self.action_map.high:
-            logger.warning("GLFT depths span [%.4g, %.4g] beyond the actions' depths "
-                           "[%.4g, %.4g]: the env clips those quotes", low, high,
-                           self.action_map.low, self.action_map.high)
 
     @classmethod
     def from_env(cls, env: Any, gamma: float, Q: int | None = None, *,
@@ -164,10 +163,20 @@ class GLFTPolicy(DepthPolicy):
         """
         p = market_params(env)
         check_positive("gamma", gamma)
-        Q = _inventory_bound(Q, p)
-        return cls(gamma, sigma=model_parameter(p, "sigma", sigma),
-                   A=model_parameter(p, "A", A), k=model_parameter(p, "k", k), T=p.T, dt=p.dt,
-                   Q=Q, action_map=p.action_map, order_size=p.order_size)
+        Q = _inventory_bound(Q, p, env)
+        policy = cls(gamma, sigma=model_parameter(p, "sigma", sigma),
+                     A=model_parameter(p, "A", A), k=model_parameter(p, "k", k), T=p.T,
+                     dt=p.dt, Q=Q, action_map=p.action_map, order_size=p.order_size)
+        low, high = policy.depth_range
+        reach = policy.action_map
+        if not isinstance(env, (MarketParams, BookParams)) and (low < reach.low
+                                                                or high > reach.high):
+            # Through an env the actions reach [min_depth, max_depth] only (the runner
+            # takes the policy's depths as they are: nothing to say for params).
+            logger.warning("GLFT depths span [%.4g, %.4g] beyond the env's action depths "
+                           "[%.4g, %.4g]: the env clips those quotes", low, high, reach.low,
+                           reach.high)
+        return policy
 
     @property
     def depth_range(self) -> tuple[float, float]:

@@ -155,11 +155,16 @@ def test_a_wide_action_map_contains_every_exact_and_asymptotic_quote(params, cap
     assert np.all((reach.low < both) & (both < reach.high))
 
 
-def test_an_action_map_narrower_than_the_quotes_is_reported(caplog):
+def test_an_env_whose_actions_do_not_reach_the_quotes_is_reported_and_params_are_not(caplog):
     params = MarketParams(max_inventory=100.0, min_depth=-1.0, max_depth=1.0)  # [-2.1, 3.4]
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
-        GLFTPolicy.from_env(params, gamma=GAMMA)
+        GLFTPolicy.from_env(gym.make("asmm_env/AvellanedaStoikov-v0", params=params),
+                            gamma=GAMMA)
     assert "the env clips those quotes" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="baselines.glft"):
+        GLFTPolicy.from_env(params, gamma=GAMMA)          # the runner: depths as they are
+    assert caplog.text == ""
 
 
 # --- in the env ---------------------------------------------------------------------------------
@@ -179,9 +184,9 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     params = MarketParams(T=0.5, fill_rule="exponential")
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
         policy = GLFTPolicy.from_env(params, gamma=0.01, Q=3)
-    # Through an env "no quote" is the deepest action depth (3 / k), which fills: a warning;
-    # the runner uses the policy's no_quote_depth (30 / k), which never fills.
-    assert "without max_inventory" in caplog.text
+    # The runner uses the policy's no_quote_depth (30 / k), which never fills: no warning
+    # for a policy built from the params (through an env, see the next test, there is one).
+    assert caplog.text == ""
     assert policy.no_quote_depth == 30.0 / params.k
     result = rollout(policy, params, n_paths=2_000, seed=12)
     assert result.paths["max_abs_inventory"].max() == 3.0
@@ -192,13 +197,15 @@ def test_policy_alone_keeps_inventory_in_minus_Q_Q_with_one_fill_a_step_at_most(
     assert bounded.paths["max_abs_inventory"].max() == 3.0
 
 
-def test_an_unbounded_market_warns_that_Q_leaks_only_if_the_deepest_action_fills(caplog):
+def test_an_unbounded_env_warns_that_Q_leaks_only_if_its_deepest_action_fills(caplog):
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
-        GLFTPolicy.from_env(MarketParams(max_depth=2.0), gamma=0.1, Q=3)
+        GLFTPolicy.from_env(gym.make("asmm_env/AvellanedaStoikov-v0", max_depth=2.0),
+                            gamma=0.1, Q=3)
     assert "without max_inventory" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="baselines.glft"):
-        GLFTPolicy.from_env(MarketParams(max_depth=30.0), gamma=0.1, Q=3)
+        GLFTPolicy.from_env(gym.make("asmm_env/AvellanedaStoikov-v0", max_depth=30.0),
+                            gamma=0.1, Q=3)
     assert "without max_inventory" not in caplog.text
 
 
