@@ -31,7 +31,7 @@ from asmm_env.latency import QuoteLatency
 from asmm_env.ledger import Ledger
 from asmm_env.params import MarketParams
 from asmm_env.price import PriceModel, build_price_model
-from asmm_env.streams import _LOOP_MAX_RATE, RandomStreams
+from asmm_env.streams import _LOOP_MAX_RATE, RandomStreams, episode_streams
 from asmm_env.validation import check_choice
 
 ENGINES = ("auto", "numpy", "numba")
@@ -154,16 +154,8 @@ class Market(EpisodeClock):
         episode) or a :class:`~asmm_env.streams.RandomStreams`; ``None`` draws fresh OS
         entropy. ``first_block``: the index of this batch's first block in a larger run
         (``rollout`` chunks)."""
-        if isinstance(seed, RandomStreams):
-            streams = seed
-        else:
-            if seed is None:
-                seed = np.random.SeedSequence()
-            streams = RandomStreams(seed, self.n_paths, block_paths=self.block_paths,
-                                    first_block=first_block)
-        if streams.n_paths != self.n_paths:
-            raise ValueError(f"streams must be for n_paths = {self.n_paths}, got "
-                             f"{streams.n_paths}")
+        streams = episode_streams(seed, self.n_paths, block_paths=self.block_paths,
+                                  first_block=first_block)
         self.streams = streams
         self._pnl = None
         self.step_index = 0

@@ -33,33 +33,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from asmm_env.analytic.multi_asset import correlation_matrix
 from asmm_env.market import Market
 from asmm_env.params import MarketParams
-from asmm_env.streams import BLOCK_PATHS, RandomStreams
+from asmm_env.streams import BLOCK_PATHS, RandomStreams, episode_streams
 from asmm_env.validation import check_positive_int
 
 __all__ = ["PORTFOLIO_COLUMNS", "AssetStreams", "MultiAssetMarket", "correlation_matrix",
            "rollout_portfolio"]
-
-
-def correlation_matrix(correlation: Any, d: int) -> np.ndarray:
-    """The d x d correlation matrix: ``correlation`` itself (symmetric, unit diagonal, positive
-    semi-definite), or a number rho in [-1, 1] for every pair (positive semi-definite for
-    ``rho >= -1 / (d - 1)``)."""
-    allowed = (f"correlation must be a number in [-1, 1] or a symmetric positive semi-definite "
-               f"{d} x {d} matrix with unit diagonal")
-    try:
-        corr = np.array(correlation, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{allowed}, got {correlation!r}") from None
-    if corr.ndim == 0:
-        corr = np.full((d, d), float(corr))
-        np.fill_diagonal(corr, 1.0)
-    if (corr.shape != (d, d) or not np.all(np.isfinite(corr)) or np.any(np.abs(corr) > 1)
-            or np.any(np.diag(corr) != 1.0) or np.abs(corr - corr.T).max() > 1e-12
-            or np.linalg.eigvalsh(corr)[0] < -1e-12):
-        raise ValueError(f"{allowed}, got {correlation!r}")
-    return corr
 
 
 def _cholesky(corr: np.ndarray) -> np.ndarray:
@@ -185,13 +166,8 @@ class MultiAssetMarket:
 
     def reset(self, seed: Any = None, *, first_block: int = 0) -> None:
         """Start a new episode (``seed`` as :meth:`Market.reset`)."""
-        if isinstance(seed, RandomStreams):
-            streams = seed
-        else:
-            if seed is None:
-                seed = np.random.SeedSequence()
-            streams = RandomStreams(seed, self.n_paths, block_paths=self.block_paths,
-                                    first_block=first_block)
+        streams = episode_streams(seed, self.n_paths, block_paths=self.block_paths,
+                                  first_block=first_block)
         self.streams = streams
         views = [AssetStreams(streams, i, self.n_assets) for i in range(self.n_assets)]
         self._z = [view.source("price", "normal") for view in views]

@@ -147,6 +147,19 @@ class RandomStreams:
         return Source(self, stream, kind, tuple(shape), index=index, **params)
 
 
+def episode_streams(seed: Any, n_paths: int, *, block_paths: int | None = None,
+                    first_block: int = 0) -> RandomStreams:
+    """The streams of a core's episode from what its ``reset(seed)`` was given: streams as
+    they are (they must be for ``n_paths``), or an int, a sequence of ints, a
+    ``SeedSequence`` or a ``Generator`` (one draw from it), or ``None`` (fresh OS entropy)."""
+    if isinstance(seed, RandomStreams):
+        if seed.n_paths != n_paths:
+            raise ValueError(f"streams must be for n_paths = {n_paths}, got {seed.n_paths}")
+        return seed
+    return RandomStreams(np.random.SeedSequence() if seed is None else seed, n_paths,
+                         block_paths=block_paths, first_block=first_block)
+
+
 _KINDS = ("uniform", "normal", "exponential", "poisson")
 
 

@@ -105,3 +105,18 @@ class CarteaJaimungalPolicy(DepthPolicy):
 
     def __repr__(self) -> str:
         return f"CarteaJaimungalPolicy(phi={self.phi}, alpha={self.alpha}, Q={self.Q})"
+
+
+class RunningPenalty:
+    """A runner observer (:class:`asmm_env.rollout.Observer`) of the criterion's penalty
+    term: ``sum_i q_(i+1)^2 dt`` per path, the (first agent's) inventory held over each
+    step squared, shares^2 x time units; ``phi`` times it is the running penalty."""
+
+    def start(self, core) -> None:
+        self.total = np.zeros(core.n_paths)
+
+    def step(self, core, step, quotes, volume) -> None:
+        self.total += core.ledger.inventory[:, 0] ** 2 * core.params.dt
+
+    def result(self) -> np.ndarray:
+        return self.total

@@ -70,6 +70,7 @@ from baselines import (
     IndependentMakers,
     SymmetricPolicy,
 )
+from baselines.cartea_jaimungal import RunningPenalty
 from experiments import style
 from experiments.findings import Above, Below, Estimate, Near
 from experiments.framework import Context, Variation
@@ -286,7 +287,7 @@ class Simulations:
                                  "inventory": total["terminal_inventory"].to_numpy(),
                                  "fills": total["fills"].to_numpy(),
                                  "adverse_selection": total["adverse_selection"].to_numpy()})
-        observers = [_Penalty] if world == "bounded" else []
+        observers = [RunningPenalty] if world == "bounded" else []
         result = rollout(agent, p, n_paths=v.paths(self.n), seed=v.seed,
                          market_factory=factory, observers=observers)
         df = result.paths
@@ -297,19 +298,6 @@ class Simulations:
         if observers:
             out["penalty"] = np.concatenate(result.observed[0])
         return out
-
-
-class _Penalty:
-    """``sum_i q_(i+1)^2 dt`` per path: the inventory held over each step, squared."""
-
-    def start(self, core):
-        self.total = np.zeros(core.n_paths)
-
-    def step(self, core, step, quotes, volume):
-        self.total += core.ledger.inventory[:, 0] ** 2 * core.params.dt
-
-    def result(self):
-        return self.total
 
 
 # --- paired statistics ---------------------------------------------------------------------------

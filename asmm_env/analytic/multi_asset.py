@@ -222,6 +222,26 @@ def _spectral(cov: np.ndarray, liquidity: np.ndarray):
 # ---------------------------------------------------------------------------------------------
 
 
+def correlation_matrix(correlation, d: int) -> np.ndarray:
+    """The d x d correlation matrix: ``correlation`` itself (symmetric, unit diagonal, positive
+    semi-definite), or a number rho in [-1, 1] for every pair (positive semi-definite for
+    ``rho >= -1 / (d - 1)``)."""
+    allowed = (f"correlation must be a number in [-1, 1] or a symmetric positive semi-definite "
+               f"{d} x {d} matrix with unit diagonal")
+    try:
+        corr = np.array(correlation, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{allowed}, got {correlation!r}") from None
+    if corr.ndim == 0:
+        corr = np.full((d, d), float(corr))
+        np.fill_diagonal(corr, 1.0)
+    if (corr.shape != (d, d) or not np.all(np.isfinite(corr)) or np.any(np.abs(corr) > 1)
+            or np.any(np.diag(corr) != 1.0) or np.abs(corr - corr.T).max() > 1e-12
+            or np.linalg.eigvalsh(corr)[0] < -1e-12):
+        raise ValueError(f"{allowed}, got {correlation!r}")
+    return corr
+
+
 def covariance_matrix(sigma, correlation) -> np.ndarray:
     """``Sigma = diag(sigma) R diag(sigma)``, price units^2 / time.
 
@@ -230,8 +250,8 @@ def covariance_matrix(sigma, correlation) -> np.ndarray:
     sigma : array_like of float, shape (d,)
         Volatility of each midprice, price units / sqrt(time) (each > 0).
     correlation : float or array_like, shape (d, d)
-        Correlation matrix R (symmetric, unit diagonal, positive semi-definite), or for d = 2
-        the correlation rho in [-1, 1].
+        Correlation matrix R (symmetric, unit diagonal, positive semi-definite), or a number
+        rho in [-1, 1] for every pair (see :func:`correlation_matrix`).
 
     Returns
     -------
@@ -243,19 +263,7 @@ def covariance_matrix(sigma, correlation) -> np.ndarray:
         raise ValueError(f"sigma must be d >= 1 finite numbers > 0, got {sigma!r}") from None
     if sigma.ndim != 1 or sigma.size == 0 or not np.all(np.isfinite(sigma) & (sigma > 0)):
         raise ValueError(f"sigma must be d >= 1 finite numbers > 0, got {sigma!r}")
-    d = sigma.size
-    allowed = (f"correlation must be a symmetric positive semi-definite {d} x {d} matrix with "
-               f"unit diagonal (or rho in [-1, 1] for d = 2)")
-    try:
-        corr = np.array(correlation, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{allowed}, got {correlation!r}") from None
-    if corr.shape == () and d == 2:
-        corr = np.array([[1.0, corr], [corr, 1.0]])
-    if (corr.shape != (d, d) or not np.all(np.isfinite(corr)) or np.any(np.abs(corr) > 1)
-            or np.any(np.diag(corr) != 1.0) or np.abs(corr - corr.T).max() > 1e-12
-            or np.linalg.eigvalsh(0.5 * (corr + corr.T))[0] < -1e-12):
-        raise ValueError(f"{allowed}, got {correlation!r}")
+    corr = correlation_matrix(correlation, sigma.size)
     return sigma[:, None] * corr * sigma[None, :]
 
 

@@ -79,7 +79,7 @@ import numpy as np
 from asmm_env.ledger import Ledger
 from asmm_env.lob.params import BookParams
 from asmm_env.market import EpisodeClock
-from asmm_env.streams import RandomStreams, poisson_inverse
+from asmm_env.streams import RandomStreams, episode_streams, poisson_inverse
 
 BID, ASK = 0, 1
 LIMIT, CANCEL, MARKET = "limit", "cancel", "market"
@@ -243,15 +243,8 @@ class LimitOrderBook(EpisodeClock):
         ``seed``: an int, a ``SeedSequence``, a ``Generator`` (one draw from it seeds the
         episode) or a :class:`~asmm_env.streams.RandomStreams`; ``None`` draws fresh OS
         entropy. ``first_block``: this batch's first block in a larger run."""
-        if isinstance(seed, RandomStreams):
-            streams = seed
-        else:
-            streams = RandomStreams(np.random.SeedSequence() if seed is None else seed,
-                                    self.n_paths, block_paths=self.block_paths,
-                                    first_block=first_block)
-        if streams.n_paths != self.n_paths:
-            raise ValueError(f"streams must be for n_paths = {self.n_paths}, got "
-                             f"{streams.n_paths}")
+        streams = episode_streams(seed, self.n_paths, block_paths=self.block_paths,
+                                  first_block=first_block)
         self.streams = streams
         self._stream_step = None
         s, p = self._s, self.params

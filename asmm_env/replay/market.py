@@ -49,7 +49,7 @@ from asmm_env.ledger import Ledger
 from asmm_env.market import EpisodeClock
 from asmm_env.replay.params import ReplayParams
 from asmm_env.replay.tape import ROW, TRADE, ReplayTape
-from asmm_env.streams import RandomStreams
+from asmm_env.streams import RandomStreams, episode_streams
 
 _SIGN = np.array([1.0, -1.0])        # signed prices: bids as they are, asks negated
 
@@ -163,20 +163,12 @@ class ReplayMarket(EpisodeClock):
         first slices: path ``i`` replays slice ``(first_block * block_paths + i) %
         n_slices``; ``None`` or a ``Generator`` (an env's unseeded reset or autoreset) draws
         the latency seed from it and moves on to the next ``n_paths`` slices."""
-        if isinstance(seed, RandomStreams):
-            streams = seed
-            self._first = 0
+        if seed is None or isinstance(seed, np.random.Generator):
+            self._first = 0 if self._first is None else self._first + self.n_paths
         else:
-            if seed is None or isinstance(seed, np.random.Generator):
-                self._first = 0 if self._first is None else self._first + self.n_paths
-            else:
-                self._first = 0
-            streams = RandomStreams(np.random.SeedSequence() if seed is None else seed,
-                                    self.n_paths, block_paths=self.block_paths,
-                                    first_block=first_block)
-        if streams.n_paths != self.n_paths:
-            raise ValueError(f"streams must be for n_paths = {self.n_paths}, got "
-                             f"{streams.n_paths}")
+            self._first = 0
+        streams = episode_streams(seed, self.n_paths, block_paths=self.block_paths,
+                                  first_block=first_block)
         self.streams = streams
         self._latency = (streams.source("latency", "uniform", (2, 2))
                          if self._random_latency else None)

@@ -26,6 +26,7 @@ from asmm_env import MarketParams
 from asmm_env.analytic import cj_depths, cj_value
 from asmm_env.rollout import rollout
 from baselines import CarteaJaimungalPolicy
+from baselines.cartea_jaimungal import RunningPenalty
 
 PHI, ALPHA, Q = 0.2, 0.05, 10          # phi = gamma sigma^2 / 2 at gamma 0.1, sigma 2
 MARKET = MarketParams(T=1.0, dt=0.005, max_inventory=float(Q))
@@ -63,19 +64,6 @@ def chain_value(policy, params: MarketParams, phi: float, alpha: float, q0: int 
     return float(v[q0 + Qb])
 
 
-class PenaltyObserver:
-    """Accumulates ``sum_i q_(i+1)^2 dt`` per path (the inventory held over each step)."""
-
-    def start(self, core):
-        self.total = np.zeros(core.n_paths)
-
-    def step(self, core, step, quotes, volume):
-        self.total += core.ledger.inventory[:, 0] ** 2 * core.params.dt
-
-    def result(self):
-        return self.total
-
-
 def test_depths_are_the_closed_form_on_the_time_grid():
     policy = CarteaJaimungalPolicy.from_env(MARKET, phi=PHI, alpha=ALPHA)
     q = np.arange(-Q + 1, Q)
@@ -107,7 +95,7 @@ def test_monte_carlo_objective_of_the_policy_is_the_chain_value_and_near_cj_valu
     # 20,000 paths (seed 17). Observed: 65.974 +- 0.059 against the chain's 65.872 and
     # cj_value 65.933.
     policy = CarteaJaimungalPolicy.from_env(MARKET, phi=PHI, alpha=ALPHA)
-    result = rollout(policy, MARKET, n_paths=20_000, seed=17, observers=[PenaltyObserver])
+    result = rollout(policy, MARKET, n_paths=20_000, seed=17, observers=[RunningPenalty])
     paths = result.paths
     assert paths["max_abs_inventory"].max() <= Q
     objective = (paths["terminal_pnl"].to_numpy() - ALPHA * paths["terminal_inventory"] ** 2

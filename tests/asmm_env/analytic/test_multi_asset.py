@@ -336,7 +336,7 @@ def test_bad_input_raises_value_error_naming_the_parameter(changes, pattern):
         ([2.0, 1.0], 1.5, r"^correlation must be"),
         ([2.0, 1.0], [[1.0, 0.2], [0.2, 0.9]], r"^correlation must be"),
         ([1.0, 1.0, 1.0], [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]], r"^correlation must"),
-        ([1.0, 1.0, 1.0], 0.5, r"^correlation must be"),
+        ([1.0, 1.0, 1.0], -0.9, r"^correlation must be"),   # rho < -1/(d-1): not PSD
     ],
 )
 def test_bad_covariance_input_raises_value_error_naming_it(sigma, correlation, pattern):
@@ -351,3 +351,9 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_single_rho_is_the_correlation_of_every_pair():
+    cov = covariance_matrix([1.0, 2.0, 3.0], 0.5)
+    np.testing.assert_allclose(cov, np.outer([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+                               * np.array([[1, 0.5, 0.5], [0.5, 1, 0.5], [0.5, 0.5, 1]]))
