@@ -1,13 +1,21 @@
-"""Speed of the limit order book against the bare-numpy reference kernel, in one run.
+"""Speed of the limit order book against the reference kernels, in one run.
 
 Prints one JSON line per measurement and a summary table:
 
 * events per second of :class:`asmm_env.lob.LimitOrderBook` in the reference kernel's
   setting (one level per side, one unit order per side re-joining at the back after a
   fill, L = 1, C = 0.2, M = 0.6, new queues 1 + Poisson(5), no market-order boost), every
-  path doing one event per iteration (``simulate_events``), next to
-  ``../shared/bench/reference_lob_kernel.py`` at the same path counts (1k, 10k, 100k by
-  default), and their ratio (ours / reference; above 1 is faster);
+  path running its events one after another (``simulate_events``), at 1k, 10k and 100k
+  paths by default:
+
+  - the numpy engine (``engine="numpy"``) next to the bare-numpy reference
+    ``../shared/bench/reference_lob_kernel.py``,
+  - when numba is installed, the compiled engine (``engine="numba"``, the same bytes) next
+    to the numba reference ``../shared/bench/reference_lob_numba.py`` (both on
+    ``numba.get_num_threads()`` threads; the reference does not keep event clocks, ours
+    does),
+
+  each with its ratio (ours / reference; above 1 is faster);
 * for information, events per second of whole decision steps in the default setting
   (three levels, ``step`` with its clock, working sets and ledger), where the event count
   is the total event rate times the simulated time.
@@ -37,14 +45,15 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def book_events_per_second(n_paths: int, n_events: int, repeats: int) -> float:
-    """Events per second of the book in the reference setting (one event per path per
-    iteration; the book is built and reset outside the timing, as the reference's arrays
-    are allocated inside its timing: that favours neither much)."""
+def book_events_per_second(n_paths: int, n_events: int, repeats: int,
+                           engine: str = "numpy") -> float:
+    """Events per second of the book in the reference setting (the book is built and reset
+    outside the timing, as the reference's arrays are allocated inside its timing: that
+    favours neither much)."""
     params = BookParams(**REFERENCE_SETTING)
     times = []
     for r in range(repeats):
-        book = LimitOrderBook(params, n_paths)
+        book = LimitOrderBook(params, n_paths, engine=engine)
         book.reset(np.random.default_rng(r))
         book.set_quotes(np.zeros((n_paths, 1, 2), dtype=np.int64))
         t0 = time.perf_counter()
@@ -53,7 +62,8 @@ def book_events_per_second(n_paths: int, n_events: int, repeats: int) -> float:
     return n_paths * n_events / _median(times)
 
 
-def stepped_events_per_second(n_paths: int, horizon: float, repeats: int) -> tuple[float, float]:
+def stepped_events_per_second(n_paths: int, horizon: float, repeats: int,
+                              engine: str = "auto") -> tuple[float, float]:
     """(events per second, path-steps per second) of ``step`` in the default setting, the
     agent at both best queues; events counted from the event rates of the final state times
     the simulated time (the rates are stationary)."""
@@ -61,7 +71,7 @@ def stepped_events_per_second(n_paths: int, horizon: float, repeats: int) -> tup
     offsets = np.zeros((n_paths, 1, 2), dtype=np.int64)
     times, rate = [], 0.0
     for r in range(repeats):
-        book = LimitOrderBook(params, n_paths)
+        book = LimitOrderBook(params, n_paths, engine=engine)
         book.reset(np.random.default_rng(r))
         t0 = time.perf_counter()
         while not book.done:
@@ -70,6 +80,17 @@ def stepped_events_per_second(n_paths: int, horizon: float, repeats: int) -> tup
         rate = float(book.event_rates().sum(axis=1).mean())
     seconds = _median(times)
     return n_paths * horizon * rate / seconds, n_paths * params.n_steps / seconds
+
+
+def numba_reference_events_per_second(module, n_paths: int, n_events: int,
+                                      repeats: int) -> float:
+    """Events per second of ``reference_lob_numba.simulate`` (compiled before timing)."""
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        module.simulate(n_paths, n_events, r)
+        times.append(time.perf_counter() - t0)
+    return n_paths * n_events / _median(times)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,13 +104,37 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(REFERENCE))
     import reference_lob_kernel
 
+    try:
+        import numba
+        import reference_lob_numba
+    except ImportError:          # the compiled engine and its reference need numba
+        numba = reference_lob_numba = None
+    if numba is not None:
+        # Compile (or load) both compiled paths before any timing; ours also runs its check
+        # against the numpy engine here.
+        reference_lob_numba.simulate(100, 100, 0)
+        book_events_per_second(100, 10, 1, engine="numba")
+        print(json.dumps({"what": "threads", "numba_threads": numba.get_num_threads()}),
+              flush=True)
+
     rows = []
     for n in args.paths:
-        ours = book_events_per_second(n, args.events, args.repeats)
+        ours = book_events_per_second(n, args.events, args.repeats, engine="numpy")
         ref = reference_lob_kernel.events_per_second(n, repeats=args.repeats,
                                                      n_events=args.events)
-        row = {"what": "book_vs_reference", "n_paths": n, "ours_events_per_s": round(ours),
-               "reference_events_per_s": round(ref), "ratio": round(ours / ref, 3)}
+        row = {"what": "book_numpy_vs_reference", "n_paths": n,
+               "ours_events_per_s": round(ours), "reference_events_per_s": round(ref),
+               "ratio": round(ours / ref, 3)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        if numba is None:
+            continue
+        ours = book_events_per_second(n, args.events, args.repeats, engine="numba")
+        ref = numba_reference_events_per_second(reference_lob_numba, n, args.events,
+                                                args.repeats)
+        row = {"what": "book_numba_vs_numba_reference", "n_paths": n,
+               "ours_events_per_s": round(ours), "reference_events_per_s": round(ref),
+               "ratio": round(ours / ref, 3)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     for n in args.paths:
@@ -99,11 +144,13 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
 
+    labels = {"book_numpy_vs_reference": "book (numpy engine) vs reference_lob_kernel",
+              "book_numba_vs_numba_reference": "book (compiled engine) vs reference_lob_numba"}
     print("\n| measurement | ours (events/s) | reference (events/s) | ratio |")
     print("|---|---|---|---|")
     for row in rows:
-        if row["what"] == "book_vs_reference":
-            print(f"| book, reference setting, {row['n_paths']:,} paths | "
+        if row["what"] in labels:
+            print(f"| {labels[row['what']]}, {row['n_paths']:,} paths | "
                   f"{row['ours_events_per_s']:,} | {row['reference_events_per_s']:,} | "
                   f"{row['ratio']} |")
         else:
