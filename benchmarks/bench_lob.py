@@ -17,11 +17,13 @@ Prints one JSON line per measurement and a summary table:
 
   each with its ratio (ours / reference; above 1 is faster);
 * for information, events per second of whole decision steps in the default setting
-  (three levels, ``step`` with its clock, working sets and ledger), where the event count
-  is the total event rate times the simulated time.
+  (three levels, ``step`` with its clock, working sets and ledger; the compiled engine
+  when numba is installed), where the event count is the total event rate times the
+  simulated time.
 
 Usage: ``python benchmarks/bench_lob.py [N_PATHS ...] [--events 500] [--repeats 3]``.
-Medians of ``--repeats`` runs.
+Medians of ``--repeats`` runs (at least 5 for the compiled pair), ours and the reference's
+taken in turns.
 """
 
 from __future__ import annotations
@@ -45,21 +47,34 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def book_events_per_second(n_paths: int, n_events: int, repeats: int,
-                           engine: str = "numpy") -> float:
-    """Events per second of the book in the reference setting (the book is built and reset
+def book_seconds(n_paths: int, n_events: int, seed: int, engine: str = "numpy") -> float:
+    """Seconds of ``simulate_events`` in the reference setting (the book is built and reset
     outside the timing, as the reference's arrays are allocated inside its timing: that
     favours neither much)."""
-    params = BookParams(**REFERENCE_SETTING)
-    times = []
+    book = LimitOrderBook(BookParams(**REFERENCE_SETTING), n_paths, engine=engine)
+    book.reset(np.random.default_rng(seed))
+    book.set_quotes(np.zeros((n_paths, 1, 2), dtype=np.int64))
+    t0 = time.perf_counter()
+    book.simulate_events(n_events)
+    return time.perf_counter() - t0
+
+
+def reference_seconds(module, n_paths: int, n_events: int, seed: int) -> float:
+    """Seconds of a reference kernel's ``simulate(n_paths, n_events, seed)``."""
+    t0 = time.perf_counter()
+    module.simulate(n_paths, n_events, seed)
+    return time.perf_counter() - t0
+
+
+def paired_events_per_second(n_paths: int, n_events: int, repeats: int, engine: str,
+                             reference) -> tuple[float, float]:
+    """(ours, reference) events per second, medians of ``repeats`` runs taken in turns, so
+    that both see the same load on a shared machine."""
+    ours, ref = [], []
     for r in range(repeats):
-        book = LimitOrderBook(params, n_paths, engine=engine)
-        book.reset(np.random.default_rng(r))
-        book.set_quotes(np.zeros((n_paths, 1, 2), dtype=np.int64))
-        t0 = time.perf_counter()
-        book.simulate_events(n_events)
-        times.append(time.perf_counter() - t0)
-    return n_paths * n_events / _median(times)
+        ours.append(book_seconds(n_paths, n_events, r, engine))
+        ref.append(reference_seconds(reference, n_paths, n_events, r))
+    return n_paths * n_events / _median(ours), n_paths * n_events / _median(ref)
 
 
 def stepped_events_per_second(n_paths: int, horizon: float, repeats: int,
@@ -82,17 +97,6 @@ def stepped_events_per_second(n_paths: int, horizon: float, repeats: int,
     return n_paths * horizon * rate / seconds, n_paths * params.n_steps / seconds
 
 
-def numba_reference_events_per_second(module, n_paths: int, n_events: int,
-                                      repeats: int) -> float:
-    """Events per second of ``reference_lob_numba.simulate`` (compiled before timing)."""
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        module.simulate(n_paths, n_events, r)
-        times.append(time.perf_counter() - t0)
-    return n_paths * n_events / _median(times)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="*", type=int, default=[1_000, 10_000, 100_000])
@@ -113,15 +117,14 @@ def main(argv: list[str] | None = None) -> None:
         # Compile (or load) both compiled paths before any timing; ours also runs its check
         # against the numpy engine here.
         reference_lob_numba.simulate(100, 100, 0)
-        book_events_per_second(100, 10, 1, engine="numba")
+        book_seconds(100, 10, 0, engine="numba")
         print(json.dumps({"what": "threads", "numba_threads": numba.get_num_threads()}),
               flush=True)
 
     rows = []
     for n in args.paths:
-        ours = book_events_per_second(n, args.events, args.repeats, engine="numpy")
-        ref = reference_lob_kernel.events_per_second(n, repeats=args.repeats,
-                                                     n_events=args.events)
+        ours, ref = paired_events_per_second(n, args.events, args.repeats, "numpy",
+                                             reference_lob_kernel)
         row = {"what": "book_numpy_vs_reference", "n_paths": n,
                "ours_events_per_s": round(ours), "reference_events_per_s": round(ref),
                "ratio": round(ours / ref, 3)}
@@ -129,18 +132,18 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(row), flush=True)
         if numba is None:
             continue
-        ours = book_events_per_second(n, args.events, args.repeats, engine="numba")
-        ref = numba_reference_events_per_second(reference_lob_numba, n, args.events,
-                                                args.repeats)
+        ours, ref = paired_events_per_second(n, args.events, max(args.repeats, 5), "numba",
+                                             reference_lob_numba)
         row = {"what": "book_numba_vs_numba_reference", "n_paths": n,
                "ours_events_per_s": round(ours), "reference_events_per_s": round(ref),
                "ratio": round(ours / ref, 3)}
         rows.append(row)
         print(json.dumps(row), flush=True)
+    engine = "numpy" if numba is None else "numba"
     for n in args.paths:
-        events, steps = stepped_events_per_second(n, args.horizon, args.repeats)
-        row = {"what": "stepped_default", "n_paths": n, "events_per_s": round(events),
-               "path_steps_per_s": round(steps)}
+        events, steps = stepped_events_per_second(n, args.horizon, args.repeats, engine)
+        row = {"what": "stepped_default", "engine": engine, "n_paths": n,
+               "events_per_s": round(events), "path_steps_per_s": round(steps)}
         rows.append(row)
         print(json.dumps(row), flush=True)
 
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{row['ours_events_per_s']:,} | {row['reference_events_per_s']:,} | "
                   f"{row['ratio']} |")
         else:
-            print(f"| step(), default setting, {row['n_paths']:,} paths "
+            print(f"| step() ({row['engine']} engine), default setting, {row['n_paths']:,} paths "
                   f"({row['path_steps_per_s']:,} path-steps/s) | {row['events_per_s']:,} "
                   f"| - | - |")
 

@@ -5,51 +5,51 @@ numpy engine's bytes for the same seed.
 What runs here
 --------------
 ``LimitOrderBook.advance_to`` (the events of a decision step) and ``simulate_events``: each
-path runs its events one after another in compiled code. Everything else (``set_quotes``,
-``apply_events``, the ledger, the observables) is the numpy engine's code, on the same arrays.
+path runs its events one after another in compiled code (:func:`_run_for`, one loop per
+number of levels and agents). Everything else (``set_quotes``, ``apply_events``, the ledger,
+the observables) is the numpy engine's code, on the same arrays.
 
 The same uniforms
 -----------------
 The numpy engine draws, per block of ``B`` paths and decision step, one ``(2, B)`` row of the
 ``"book"`` stream per event iteration and one ``(4, B)`` row of ``"refill"`` per price move
-(the book's "Randomness" section). Here the same generators fill ``(m, 2, B)`` chunks (numpy
-fills arrays in order, so a chunk holds the bytes of ``m`` successive rows) and a path reads
-row ``j`` for its ``j``-th event. A path that reaches the end of its block's chunk stops
-before the event and resumes once the block's next chunk is drawn; a path that might need a
-refill row its block has not drawn yet stops the same way until the block draws more. The
-refill rows drawn are merged into the book's cache of them, so numpy code later in the step
-(``set_quotes``, ``apply_events``) reads the same rows. The tie-break keys are the numpy
-engine's (drawn once per step by ``LimitOrderBook._step_streams``).
-
-After ``advance_to`` every block's ``"book"`` generator is left where the numpy engine leaves
-it. That engine draws a row for a block while the block is in its working set, which depends
-on when it compacts; :func:`numpy_rows_drawn` replays its compaction schedule from the events
-per path, and the generator is moved to that position (PCG64 advances modulo its period, so
-it can also go back). A second ``advance_to`` in the same step then starts from the same row
-in both engines; ``simulate_events`` draws exactly one row per block per event in both.
+(the book's "Randomness" section); the ``j``-th event of a path uses row ``j``. Here each
+block's rows are drawn in chunks of ``m`` (:func:`_fill_rows`: numpy's PCG64 and
+``Generator.random``, the same integer arithmetic compiled, from the state of the very
+generator the numpy engine would use; tested against numpy) and stored path by path, and a
+path reads row ``j`` for its ``j``-th event. A path that reaches the end of its block's chunk
+stops before the event and resumes once the block's next chunk is drawn; a path that might
+need a refill row its block has not drawn stops the same way until the block draws more
+(twice as many). The tie-break keys are the numpy engine's (drawn once per step by
+``LimitOrderBook._step_streams``). numpy's generators are then moved to where the numpy
+engine leaves them: ``simulate_events`` draws one row per block per event; in
+``advance_to`` the numpy engine draws a row for a block while the block is in its working
+set, which depends on when it compacts, and :func:`numpy_rows_drawn` replays that schedule
+from the events per path. The refill rows drawn are kept and put into the book's cache of
+them only if numpy code needs them later in the step (:func:`merge_refill_rows`).
 
 The same arithmetic
 -------------------
 Every floating-point operation is the numpy engine's, in its order (the cumulative rates,
 ``x - cum[e - 1]``, ``log1p(-u) / total``, the Poisson inversion), and ``exp(-refill)`` comes
-from numpy. Only ``log1p`` comes from another library (the C library through LLVM, where numpy
-may use its own SIMD loops), and the two may differ in the last bit on some CPUs. The first
-use in a process runs :func:`guard`: a fixed sample of ``log1p`` and a short episode of a
-small book (three levels, two agents, three blocks, one of them partial) with both engines.
-If any byte differs, ``engine="auto"`` books use numpy (a warning is logged) and
-``engine="numba"`` raises. A refill mean above 30 (whose Poisson inverse comes from scipy)
-stays with numpy.
+from numpy. ``log1p`` is the one function that is not IEEE arithmetic: numpy's calls the C
+library's, and so does this engine, through a transcription of glibc's ``__log1p_fma``
+(vectorised over a row) when it gives numpy's bytes on the guard's sample, else through the
+C library (:data:`_LOG1P`). The first use in a process runs :func:`guard`: that sample of
+``log1p`` and a short episode of a small book (three levels, two agents, three blocks, one
+of them partial) with both engines. If any byte differs, ``engine="auto"`` books use numpy
+(a warning is logged) and ``engine="numba"`` raises. A refill mean above 30 (whose Poisson
+inverse comes from scipy) stays with numpy.
 
 Threads
 -------
-Blocks are grouped (about :data:`GROUP_PATHS` paths a group) and the groups run on a small
-thread pool of ``numba.get_num_threads()`` workers. The compiled loop releases the GIL, and so
-does numpy's generator while it fills a chunk, so every group draws its own rows on its own
-core and they are read while still in cache. Paths are independent, so the result does not
-depend on the number of threads or on the grouping. numba's parallel loops (``prange``) are
-not used: with numba's OpenMP threading layer, a process that has run one aborts its forked
-children (the experiments' process pool), and the workqueue layer does not allow two threads
-to run them at once.
+Blocks are grouped (about :data:`GROUP_PATHS` paths a group) and the groups of a book of at
+least 4,096 paths run on ``numba.get_num_threads()`` threads (the caller's and a small pool),
+each group drawing its own rows and running its paths while they are in cache; the compiled
+functions release the GIL. Paths are independent, so the result does not depend on the
+number of threads or on the grouping. numba's parallel loops (``prange``) are not used: with
+its OpenMP threading layer a process that has run one aborts its forked children (the
+experiments' process pool), and its workqueue layer does not let two threads run them.
 """
 
 from __future__ import annotations
@@ -75,11 +75,11 @@ log = logging.getLogger(__name__)
 #: Whether numba imports (the extra ``fast``).
 AVAILABLE = numba is not None
 #: Paths per group of blocks: one thread draws a group's rows and runs its paths.
-GROUP_PATHS = 2048
+GROUP_PATHS = 1024
 _INLINE_PATHS = 4096         # below this many paths the calling thread runs every group
 _FIRST_ROWS = 16             # rows of the first chunk of a book's first advance_to
 _MIN_REFILL_ROWS = 2         # refill rows every block has before advance_to runs
-_SIMULATE_ROWS = 128         # rows per chunk in simulate_events
+_SIMULATE_ROWS = 32           # rows per chunk in simulate_events (a block's chunk stays in cache)
 
 
 def _jit(func=None, **options):
@@ -400,6 +400,9 @@ def _random_into(state, out):
 
 def _pcg64_state(gen: np.random.Generator) -> np.ndarray:
     """``[state_high, state_low, inc_high, inc_low]`` of a PCG64 generator, uint64."""
+    if type(gen.bit_generator) is not np.random.PCG64:
+        raise TypeError(f"the compiled order book draws as numpy's PCG64, not "
+                        f"{type(gen.bit_generator).__name__}")
     st = gen.bit_generator.state["state"]
     mask = (1 << 64) - 1
     return np.array([st["state"] >> 64, st["state"] & mask, st["inc"] >> 64, st["inc"] & mask],
@@ -574,7 +577,7 @@ def _make_run(K: int, A: int):
                 ask_empty = q[K] == 0.0 and nb[1] == 0.0
                 if bid_empty or ask_empty:                   # ``_move``, ``_move_side``
                     move = mv
-                    if bid_empty and ask_empty:
+                    if bid_empty and ask_empty:     # (set_quotes only, not one event)
                         side = 0 if rrows[move, 3, lp] < 0.5 else 1
                     else:
                         side = 0 if bid_empty else 1
@@ -890,10 +893,11 @@ def _run_groups(run: _Run) -> list[tuple]:
             done.append(run.group(*g))
 
     futures = [_pool(threads - 1).submit(worker) for _ in range(threads - 1)]
-    results = worker()
-    for f in futures:
-        results += f.result()
-    return sorted(results, key=lambda r: r[0])
+    try:
+        results = worker()
+    finally:                # the other threads write into the book too: let them finish
+        done = [f.result() for f in futures]
+    return sorted(results + [r for rs in done for r in rs], key=lambda r: r[0])
 
 
 def merge_refill_rows(book: Any) -> None:
