@@ -68,6 +68,11 @@ every step.
 Arrays: the public API uses ``(n_paths, ...)`` shapes; internally every array has the path
 axis last (``(2, n_levels, n_paths)`` queues, ``(2, n_agents, n_paths)`` orders) so that a
 level or an agent is one contiguous vector. Event loops are over events, never over paths.
+
+Engines: the numpy engine here is the reference. With numba installed (the extra ``fast``)
+:meth:`LimitOrderBook.advance_to` and :meth:`LimitOrderBook.simulate_events` run a compiled
+loop per path instead (``asmm_env.lob._kernel``), which gives the same bytes for the same
+seed; ``engine="numpy"`` keeps the numpy engine.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ KEEP = -2                # offset: keep the resting order, do not replace it
 _ONE_SHOT = -3           # offsets <= -3: one_shot(level), a one-shot order at that level
 _NO_CODE = -1            # never equal to an event code
 _MIN_COMPACT = 256       # below this many paths a working set is not worth compacting
+ENGINES = ("auto", "numpy", "numba")
 
 
 def one_shot(level: Any) -> Any:
@@ -162,6 +168,11 @@ class LimitOrderBook(EpisodeClock):
         Market makers sharing each book, with the same priority rules (>= 1).
     block_paths : int, optional
         Paths per block of the random streams (default ``min(n_paths, BLOCK_PATHS)``).
+    engine : {"auto", "numpy", "numba"}
+        What runs the events: ``"auto"`` (default) the compiled kernel when numba imports
+        (``pip install "asmm_env[fast]"``) and passes its check against numpy on this
+        machine, else numpy; ``"numpy"`` always numpy; ``"numba"`` the kernel or an error.
+        Both give the same bytes (:attr:`compiled` tells which one runs).
 
     Randomness. The book draws from the episode's named streams (:mod:`asmm_env.streams`),
     a generator per block of paths and decision step: the ``j``-th event of a path within a
@@ -184,13 +195,23 @@ class LimitOrderBook(EpisodeClock):
     """
 
     def __init__(self, params: BookParams, n_paths: int = 1, n_agents: int = 1, *,
-                 block_paths: int | None = None) -> None:
+                 block_paths: int | None = None, engine: str = "auto") -> None:
         if not isinstance(params, BookParams):
             raise TypeError(f"params must be a BookParams, got {type(params).__name__}")
         for name, value in (("n_paths", n_paths), ("n_agents", n_agents)):
             if (not isinstance(value, (int, np.integer)) or isinstance(value, bool)
                     or value < 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "numba":
+            from asmm_env.lob import _kernel
+
+            _kernel.check(params)
+        self.engine = engine
+        self._engine_used: str | None = None      # resolved on first use
+        self._kernel_cache: dict[str, int] = {}
+        self._kernel_refill: list = []          # refill rows the kernel drew, not yet cached
         self.params = params
         self.n_paths, self.n_agents = int(n_paths), int(n_agents)
         K, A, n = params.n_levels, self.n_agents, self.n_paths
@@ -287,6 +308,19 @@ class LimitOrderBook(EpisodeClock):
         self.ledger.record_move(old_mid, self.mid)
         self.last_volume = volume
         return volume
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the compiled kernel runs the events (decided on first use; see ``engine``)."""
+        if self._engine_used is None:
+            used = "numpy"
+            if self.engine != "numpy":
+                from asmm_env.lob import _kernel
+
+                if _kernel.resolve(self.engine, self.params):
+                    used = "numba"
+            self._engine_used = used
+        return self._engine_used == "numba"
 
     def pnl(self) -> np.ndarray:
         """Mark-to-market PnL since the start, ``(n_paths, n_agents)``, price units x shares."""
@@ -398,6 +432,7 @@ class LimitOrderBook(EpisodeClock):
         self._refill_gens = [st.step_generator("refill", b, t) for b, _, _ in self._blocks]
         self._refill_rows = np.empty((0, 4, self.n_paths))
         self._refill_made = np.zeros(len(self._blocks), dtype=np.int64)
+        self._kernel_refill = []
         self._keys = None
         if self.n_agents > 1:
             keys = np.empty((self.n_agents, self.n_paths))
@@ -423,6 +458,10 @@ class LimitOrderBook(EpisodeClock):
     def _refill_uniforms(self, pid: np.ndarray, move: np.ndarray) -> np.ndarray:
         """Uniforms ``(4, len(pid))`` of the ``move``-th price move of the step on paths
         ``pid`` (global): two new queues, a refill of an empty best, a coin."""
+        if self._kernel_refill:
+            from asmm_env.lob import _kernel
+
+            _kernel.merge_refill_rows(self)
         B = self.streams.block_paths
         need = int(move.max()) + 1
         if need > self._refill_rows.shape[0]:
@@ -582,6 +621,10 @@ class LimitOrderBook(EpisodeClock):
         """Run exactly ``n_events`` events on every path, ignoring the decision-step grid
         (each path's clock advances by its own exponential waits): for benchmarks and
         statistics of the book itself. Fills accumulate in :meth:`step_fills`."""
+        if self.compiled:
+            from asmm_env.lob import _kernel
+
+            return _kernel.simulate_events(self, n_events)
         s = self._s
         self._step_streams()
         blocks = np.arange(len(self._blocks))
@@ -602,6 +645,10 @@ class LimitOrderBook(EpisodeClock):
         ``t_end`` (exact: the rates are constant between events and the wait is
         memoryless). Paths still running are gathered into a smaller working set whenever
         fewer than half of the current one run, so the cost follows the events simulated."""
+        if self.compiled:
+            from asmm_env.lob import _kernel
+
+            return _kernel.advance_to(self, t_end)
         self._step_streams()
         full = self._s
         s, idx = full, None

@@ -19,10 +19,11 @@ BID, ASK = 0, 1
 REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "bench"
 
 
-def _book(n_levels=3, n_agents=1, n_paths=1, seed=0, others=None, **kwargs):
+def _book(n_levels=3, n_agents=1, n_paths=1, seed=0, others=None, engine="auto", **kwargs):
     """A reset book; ``others`` (n_paths, 2, n_levels) overwrites the drawn queues (tests
     only: set before any agent's order rests)."""
-    book = LimitOrderBook(BookParams(n_levels=n_levels, **kwargs), n_paths, n_agents)
+    book = LimitOrderBook(BookParams(n_levels=n_levels, **kwargs), n_paths, n_agents,
+                          engine=engine)
     book.reset(np.random.default_rng(seed))
     if others is not None:
         book._s.Q[...] = np.asarray(others, dtype=float).reshape(n_paths, 2, n_levels
@@ -413,9 +414,9 @@ def test_invariants_hold_after_time_steps_with_working_set_compaction():
 
 def test_working_set_compaction_does_not_change_the_law(monkeypatch):
     """4,000 paths, T = 20 (~1M events): mean fills and mean squared mid move agree (4 s.e.)
-    with compaction off (threshold above the path count)."""
+    with compaction off (threshold above the path count). The numpy engine's working sets."""
     def run():
-        book = _book(n_paths=4000, seed=11, T=20.0, dt=5.0)
+        book = _book(n_paths=4000, seed=11, T=20.0, dt=5.0, engine="numpy")
         fills = np.zeros(4000)
         while not book.done:
             fills += book.step(np.zeros((4000, 1, 2), dtype=int)).sum(axis=(1, 2))
@@ -506,7 +507,7 @@ def test_ledger_identity_and_fill_prices_hold_for_every_agent_on_every_step(monk
     inventory PnL + fees every step; cash equals the sum over fills of the fill price (best
     bid or ask at the fill, recorded independently) and each fill earns half a tick."""
     n, A = 50, 3
-    book = _book(n_agents=A, n_paths=n, seed=8, T=40.0, fee=0.001, q0=2.0)
+    book = _book(n_agents=A, n_paths=n, seed=8, T=40.0, fee=0.001, q0=2.0, engine="numpy")
     p = book.params
     cash = np.zeros((n, A))
     original = book._fill
@@ -585,6 +586,20 @@ def test_unknown_book_parameter_is_named():
 def test_bad_batch_shape_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
         LimitOrderBook(BookParams(), **kwargs)
+
+
+def test_an_unknown_engine_is_named():
+    with pytest.raises(ValueError, match="engine must be one of"):
+        LimitOrderBook(BookParams(), engine="fast")
+
+
+def test_engine_numba_without_numba_names_the_extra(monkeypatch):
+    from asmm_env.lob import _kernel
+
+    monkeypatch.setattr(_kernel, "numba", None)
+    with pytest.raises(ImportError, match=r"engine='numba' needs numba.*asmm_env\[fast\]"):
+        LimitOrderBook(BookParams(), engine="numba")
+    assert not LimitOrderBook(BookParams()).compiled     # auto: numpy, silently
 
 
 def test_params_must_be_book_params():
