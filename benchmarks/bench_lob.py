@@ -21,9 +21,10 @@ Prints one JSON line per measurement and a summary table:
   when numba is installed), where the event count is the total event rate times the
   simulated time.
 
-Usage: ``python benchmarks/bench_lob.py [N_PATHS ...] [--events 500] [--repeats 3]``.
-Medians of ``--repeats`` runs (at least 5 for the compiled pair), ours and the reference's
-taken in turns.
+Usage: ``python benchmarks/bench_lob.py [N_PATHS ...] [--events 500] [--repeats 3]
+[--quick]``. Medians of ``--repeats`` runs (at least 5 for the compiled pair), ours and the
+reference's taken in turns. ``--quick``: 1k and 10k paths, fewer events, one repeat (a smoke
+run for CI, well under a minute; its ratios are not the ones to report).
 """
 
 from __future__ import annotations
@@ -99,12 +100,19 @@ def stepped_events_per_second(n_paths: int, horizon: float, repeats: int,
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", type=int, default=[1_000, 10_000, 100_000])
-    parser.add_argument("--events", type=int, default=500, help="events per path per run")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--horizon", type=float, default=30.0,
-                        help="simulated time of the stepped measurement (dt = 1)")
+    parser.add_argument("paths", nargs="*", type=int)
+    parser.add_argument("--events", type=int, help="events per path per run (default 500)")
+    parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3)")
+    parser.add_argument("--horizon", type=float,
+                        help="simulated time of the stepped measurement, dt = 1 (default 30)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     args = parser.parse_args(argv)
+    quick = args.quick
+    args.paths = args.paths or ([1_000, 10_000] if quick else [1_000, 10_000, 100_000])
+    args.events = args.events or (100 if quick else 500)
+    args.repeats = args.repeats or (1 if quick else 3)
+    args.horizon = args.horizon or (5.0 if quick else 30.0)
+    compiled_repeats = args.repeats if quick else max(args.repeats, 5)
     sys.path.insert(0, str(REFERENCE))
     import reference_lob_kernel
 
@@ -132,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(row), flush=True)
         if numba is None:
             continue
-        ours, ref = paired_events_per_second(n, args.events, max(args.repeats, 5), "numba",
+        ours, ref = paired_events_per_second(n, args.events, compiled_repeats, "numba",
                                              reference_lob_numba)
         row = {"what": "book_numba_vs_numba_reference", "n_paths": n,
                "ours_events_per_s": round(ours), "reference_events_per_s": round(ref),

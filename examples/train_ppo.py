@@ -5,8 +5,9 @@ random numbers (the same seed, so the same mid paths and order flow for both).
     pip install -e ".[sb3]"          # SB3 and the CPU build of torch 2.13.0
     python examples/train_ppo.py --timesteps 200000
 
-Prints the agent's and AS's terminal PnL (mean with its 95% CI, std, Sharpe per episode),
-fills per episode, and the paired difference agent - AS with its 95% CI.
+Prints the terminal PnL of the untrained network, the trained agent and AS (mean with its 95%
+CI, std, Sharpe per episode), fills per episode, and the paired difference agent - AS with its
+95% CI.
 
 What makes this work with default hyperparameters is the env's action space: actions in
 [-1, 1] map affinely onto depths [-1/k, 3/k] (``MarketParams.action_map``), so the box centre
@@ -24,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 
 import asmm_env  # noqa: F401  (registers the env ids)
 from asmm_env import MarketParams
@@ -63,11 +65,15 @@ def main() -> None:
     envs = gym.make_vec("asmm_env/AvellanedaStoikov-v0", num_envs=args.envs,
                         vectorization_mode="vector_entry_point", params=params)
     model = PPO("MlpPolicy", SB3VecEnv(envs), seed=args.seed, verbose=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))   # no SB3-* folder in /tmp
+    seed = 2008 + args.seed          # evaluation paths never seen in training
+    # The untrained network quotes about the box centre (1/k on both sides): what the
+    # training adds is the difference from this row, not from zero.
+    untrained = rollout(TrainedAgent(model), params, n_paths=args.eval_paths, seed=seed).paths
     start = time.perf_counter()
     model.learn(args.timesteps)
     seconds = time.perf_counter() - start
 
-    seed = 2008 + args.seed          # evaluation paths never seen in training
     agent = rollout(TrainedAgent(model), params, n_paths=args.eval_paths, seed=seed).paths
     policy = AvellanedaStoikovPolicy.from_env(params, args.gamma)
     as_paths = rollout(policy, params, n_paths=args.eval_paths, seed=seed).paths
@@ -77,6 +83,8 @@ def main() -> None:
           f"({seconds:.0f} s); evaluation: {args.eval_paths:,} paths, seed {seed}\n")
     print("| policy | terminal PnL [95% CI] | std | Sharpe | fills |")
     print("|---|---|---|---|---|")
+    print(summary("PPO before training", untrained.terminal_pnl.to_numpy(),
+                  untrained.fills.to_numpy()))
     print(summary("PPO", agent.terminal_pnl.to_numpy(), agent.fills.to_numpy()))
     print(summary(f"AS (gamma {args.gamma})", as_paths.terminal_pnl.to_numpy(),
                   as_paths.fills.to_numpy()))
