@@ -93,8 +93,9 @@ class MarketParams:
         maker quotes (the AS quote as gamma -> 0), and the range spans the depths where fills
         happen (``A exp(-k delta)`` falls by ``e^-2`` from the centre to ``3 / k``; through the
         mid every order fills a quote, so deeper than ``-1 / k`` only worsens the price).
-        With it Stable-Baselines3's PPO learns to quote profitably in a short run (see
-        ``examples/train_ppo.py``). Any depths stay reachable: set both, e.g.
+        Stable-Baselines3's PPO starts profitable there (and earns 0 on a box scaled to any
+        depth); its training is measured in ``examples/train_ppo.py``. Any depths stay
+        reachable: set both, e.g.
         ``max_depth = 10 sigma sqrt(T) + 10 / k`` for quotes that essentially never fill.
     tick_size : float
         Price grid, price units (>= 0; 0 is the continuous model). Quotes are rounded away

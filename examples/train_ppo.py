@@ -9,11 +9,13 @@ Prints the terminal PnL of the untrained network, the trained agent and AS (mean
 CI, std, Sharpe per episode), fills per episode, and the paired difference agent - AS with its
 95% CI.
 
-What makes this work with default hyperparameters is the env's action space: actions in
-[-1, 1] map affinely onto depths [-1/k, 3/k] (``MarketParams.action_map``), so the box centre
-is 1/k, the depth a risk-neutral maker quotes, and every action quotes where fills happen.
-With a box scaled to "any depth" (say +/- 27 price units) PPO learns to quote out of reach
-and earns nothing.
+The env's action space maps [-1, 1] affinely onto depths [-1/k, 3/k]
+(``MarketParams.action_map``): the box centre is 1/k, near the risk-neutral optimum of a PnL
+reward, so the untrained network is already profitable (with a box scaled to "any depth",
++/- 27 price units, PPO learns to quote out of reach and earns nothing). Measured with the
+defaults (README): the untrained network earns 68.8, PPO after 200,000 steps 52.0 (it widens
+its quotes against its own exploration noise), AS 63.2. The table says whether your run
+improves on its start.
 """
 
 from __future__ import annotations
