@@ -58,6 +58,7 @@ def test_stable_baselines3_checks_and_trains_on_the_env():
     sb3 = pytest.importorskip("stable_baselines3")
     from stable_baselines3.common.env_checker import check_env
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import Logger
 
     env = gym.make(ENV_ID, T=0.1)
     with warnings.catch_warnings(record=True) as caught:
@@ -67,6 +68,7 @@ def test_stable_baselines3_checks_and_trains_on_the_env():
     assert all("float32" in str(w.message) for w in caught), [str(w.message) for w in caught]
     vec = make_vec_env(ENV_ID, n_envs=2, seed=0, env_kwargs={"T": 0.1})
     model = sb3.PPO("MlpPolicy", vec, n_steps=40, batch_size=40, n_epochs=1, seed=0)
+    model.set_logger(Logger(folder=None, output_formats=[]))   # no SB3-* folder in /tmp
     model.learn(total_timesteps=80)
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert action.shape == (2,) and np.isfinite(action).all()
