@@ -98,7 +98,8 @@ class BookRecorder:
         """Record ``book`` from now on (its ``recorder`` becomes this object); returns self.
 
         Raises ``ValueError`` when ``order_size`` is not a whole number of shares (LOBSTER
-        sizes are integers) or a recorded path is not a path of the book."""
+        sizes are integers), a recorded path is not a path of the book, or the book was built
+        with ``engine="numba"`` (a recorded book runs its numpy engine)."""
         from asmm_env.lob.book import LimitOrderBook
 
         if not isinstance(book, LimitOrderBook):
@@ -107,6 +108,10 @@ class BookRecorder:
         if size != round(size):
             raise ValueError(f"order_size must be a whole number of shares to record LOBSTER "
                              f"sizes, got {size!r}")
+        if book.engine == "numba":
+            raise ValueError("engine must be 'auto' or 'numpy' to record a book, got 'numba': "
+                             "the compiled engine does not report events one by one (a "
+                             "recorded book runs numpy, with the same bytes)")
         if self.paths is not None and self.paths.max() >= book.n_paths:
             raise ValueError(f"paths must be < n_paths = {book.n_paths}, got "
                              f"{int(self.paths.max())}")

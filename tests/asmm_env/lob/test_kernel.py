@@ -284,3 +284,30 @@ def test_engine_numba_refuses_a_refill_whose_inverse_comes_from_scipy():
 def test_auto_uses_the_compiled_engine_and_numpy_when_asked():
     assert LimitOrderBook(BookParams(), 2).compiled
     assert not LimitOrderBook(BookParams(), 2, engine="numpy").compiled
+
+
+def test_a_recorded_book_runs_numpy_and_records_the_same_day():
+    from asmm_env.lob.recorder import BookRecorder
+
+    params = BookParams(s0=100.005, T=20.0, order_size=100)
+    runs = []
+    for engine in ("numpy", "auto"):
+        book = LimitOrderBook(params, 3, engine=engine)
+        recorder = BookRecorder().attach(book)
+        book.reset(seed=1)
+        while not book.done:
+            book.step(np.full((3, 1, 2), -1))
+        runs.append((book, recorder.lobster()))
+    _assert_same([book for book, _ in runs], "with a recorder")
+    for numpy_day, auto_day in zip(runs[0][1], runs[1][1], strict=True):
+        assert auto_day.n_messages > 100
+        assert numpy_day.messages.equals(auto_day.messages)
+        assert numpy_day.book.equals(auto_day.book)
+
+
+def test_a_book_built_for_the_compiled_engine_refuses_a_recorder():
+    from asmm_env.lob.recorder import BookRecorder
+
+    book = LimitOrderBook(BookParams(order_size=100), 2, engine="numba")
+    with pytest.raises(ValueError, match="engine must be 'auto' or 'numpy'"):
+        BookRecorder().attach(book)
