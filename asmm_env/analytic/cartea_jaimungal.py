@@ -77,6 +77,7 @@ from asmm_env.analytic.glft import (
     _table_depths,
     _time_to_horizon,
 )
+from asmm_env.validation import check_whole_steps
 
 __all__ = ["CJQuoteTable", "cj_depths", "cj_log_omega", "cj_value"]
 
@@ -300,12 +301,7 @@ class CJQuoteTable(_QuoteLookup):
         Q = _inventory_bound(Q)
         T = _positive("T", T)
         dt = _positive("dt", dt)
-        steps = T / dt
-        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
-            raise ValueError(
-                f"dt must divide T into a whole number of steps >= 1, got T={T!r}, dt={dt!r}"
-            )
-        n_steps = round(steps)
+        n_steps = check_whole_steps(T, dt)
         chain = _chain(phi, A, k, Q)
         log_omega, marched = _marched_log_v(chain, dt, n_steps, _log_terminal(alpha, k, Q))
         bid, ask = _table_depths(log_omega, marched, n_steps, k, 1.0 / k)

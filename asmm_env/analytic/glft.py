@@ -65,6 +65,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import eigvalsh_tridiagonal
 
+from asmm_env.validation import check_whole_steps
+
 __all__ = [
     "GLFTQuoteTable",
     "glft_asymptotic_depths",
@@ -661,12 +663,7 @@ class GLFTQuoteTable(_QuoteLookup):
         Q = _inventory_bound(Q)
         T = _positive("T", T)
         dt = _positive("dt", dt)
-        steps = T / dt
-        if abs(steps - round(steps)) > 1e-9 * max(1.0, steps) or round(steps) < 1:
-            raise ValueError(
-                f"dt must divide T into a whole number of steps >= 1, got T={T!r}, dt={dt!r}"
-            )
-        n_steps = round(steps)
+        n_steps = check_whole_steps(T, dt)
         chain = _Chain(*_coefficients(gamma, sigma, A, k), Q)
         log_v, marched = _marched_log_v(chain, dt, n_steps)
         bid, ask = _table_depths(log_v, marched, n_steps, k, _spread_constant(gamma, k))

@@ -262,7 +262,7 @@ def test_bad_model_parameter_raises_value_error_naming_it(name):
 
 
 def test_dt_not_dividing_T_raises_value_error_naming_dt():
-    with pytest.raises(ValueError, match=r"^dt must divide T"):
+    with pytest.raises(ValueError, match=r"^T / dt must be a whole number of steps >= 1"):
         GLFTPolicy(GAMMA, sigma=2.0, A=140.0, k=1.5, T=1.0, dt=0.3, Q=5,
                    action_map=MarketParams().action_map)
 
