@@ -314,6 +314,8 @@ class LimitOrderBook(EpisodeClock):
         """Whether the compiled kernel runs the events (decided on first use; see ``engine``).
         A book with a :class:`~asmm_env.lob.recorder.BookRecorder` attached runs numpy (the
         kernel does not report events one by one); the bytes are the same."""
+        if self.recorder is not None:
+            return False
         if self._engine_used is None:
             used = "numpy"
             if self.engine != "numpy":
@@ -623,7 +625,7 @@ class LimitOrderBook(EpisodeClock):
         """Run exactly ``n_events`` events on every path, ignoring the decision-step grid
         (each path's clock advances by its own exponential waits): for benchmarks and
         statistics of the book itself. Fills accumulate in :meth:`step_fills`."""
-        if self.recorder is None and self.compiled:
+        if self.compiled:
             from asmm_env.lob import _kernel
 
             return _kernel.simulate_events(self, n_events)
@@ -647,7 +649,7 @@ class LimitOrderBook(EpisodeClock):
         ``t_end`` (exact: the rates are constant between events and the wait is
         memoryless). Paths still running are gathered into a smaller working set whenever
         fewer than half of the current one run, so the cost follows the events simulated."""
-        if self.recorder is None and self.compiled:
+        if self.compiled:
             from asmm_env.lob import _kernel
 
             return _kernel.advance_to(self, t_end)

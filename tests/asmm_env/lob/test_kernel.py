@@ -298,6 +298,7 @@ def test_a_recorded_book_runs_numpy_and_records_the_same_day():
         while not book.done:
             book.step(np.full((3, 1, 2), -1))
         runs.append((book, recorder.lobster()))
+    assert not runs[1][0].compiled          # the recorded auto book says it runs numpy
     _assert_same([book for book, _ in runs], "with a recorder")
     for numpy_day, auto_day in zip(runs[0][1], runs[1][1], strict=True):
         assert auto_day.n_messages > 100
